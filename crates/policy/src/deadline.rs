@@ -133,7 +133,28 @@ pub trait DeadlineAccess<Req>: Clone + Send + Sync + 'static {
     fn get(&self, req: &Req) -> Option<Deadline>;
     /// Puts `deadline` on the request, replacing any it had.
     fn set(&self, req: &mut Req, deadline: Deadline);
+
+    /// A timeout the caller asked for this one request, in place of a timeout layer's own.
+    /// None by default.
+    fn timeout_override(&self, req: &Req) -> Option<Duration> {
+        let _ = req;
+        None
+    }
 }
+
+/// A per-request timeout, put in an `http::Request`'s extensions, that a timeout layer uses in
+/// place of its own (a [`Deadline`] on the request still applies if it is earlier).
+///
+/// ```
+/// use std::time::Duration;
+/// use bulwark_policy::{DeadlineAccess, ExtensionsDeadline, TimeoutOverride};
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(TimeoutOverride(Duration::from_millis(50)));
+/// assert_eq!(ExtensionsDeadline.timeout_override(&req), Some(Duration::from_millis(50)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeoutOverride(pub Duration);
 
 /// Keeps the [`Deadline`] in the extensions of an `http::Request`.
 ///
@@ -159,6 +180,11 @@ impl<B> DeadlineAccess<http::Request<B>> for ExtensionsDeadline {
     #[inline]
     fn set(&self, req: &mut http::Request<B>, deadline: Deadline) {
         req.extensions_mut().insert(deadline);
+    }
+
+    #[inline]
+    fn timeout_override(&self, req: &http::Request<B>) -> Option<Duration> {
+        req.extensions().get::<TimeoutOverride>().map(|t| t.0)
     }
 }
 

@@ -56,7 +56,7 @@ pub mod serde_duration;
 
 pub use backoff::{Backoff, BackoffKind, Jitter};
 pub use budget::{BudgetConfig, RetryBudget};
-pub use deadline::{Deadline, DeadlineAccess, ExtensionsDeadline, IgnoreDeadline};
+pub use deadline::{Deadline, DeadlineAccess, ExtensionsDeadline, IgnoreDeadline, TimeoutOverride};
 pub use error::{BoxError, ConfigError, Elapsed, NoEndpoint, Rejected};
 pub use hook::{BreakerState, Event, EventKind, FanOut, FnHook, Hook, KeyRef, SharedHook, TracingHook};
 pub use outcome::{classify_error, Classify, ErrorsAsFailures, Failure, FailureKind, Outcome};

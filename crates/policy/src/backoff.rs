@@ -284,7 +284,10 @@ impl Backoff {
         if self.max_delay < self.base {
             return Err(ConfigError::new(
                 "max_delay",
-                format!("must be at least the base delay ({:?}), got {:?}", self.base, self.max_delay),
+                format!(
+                    "must be at least the base delay ({:?}), got {:?}",
+                    self.base, self.max_delay
+                ),
             ));
         }
         if let Jitter::Proportional(p) = self.jitter {
@@ -357,7 +360,11 @@ impl Backoff {
             }
             Jitter::Proportional(p) => {
                 let e = self.envelope(n);
-                let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+                let p = if p.is_finite() {
+                    p.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
                 let lo = scale(e, 1.0 - p).min(self.max_delay);
                 let hi = scale(e, 1.0 + p).min(self.max_delay);
                 rng.duration_between(lo, hi)
@@ -448,10 +455,15 @@ mod config {
             let mut b = match c.kind {
                 KindName::Constant => Backoff::constant(c.base),
                 KindName::Linear => Backoff::linear(c.base, c.step.unwrap_or(c.base)),
-                KindName::Exponential => Backoff::exponential(c.base).factor(c.factor.unwrap_or(2.0)),
+                KindName::Exponential => {
+                    Backoff::exponential(c.base).factor(c.factor.unwrap_or(2.0))
+                }
             };
             if !matches!(c.kind, KindName::Exponential) && c.factor.is_some() {
-                return Err(ConfigError::new("factor", "only an exponential backoff has a factor"));
+                return Err(ConfigError::new(
+                    "factor",
+                    "only an exponential backoff has a factor",
+                ));
             }
             if !matches!(c.kind, KindName::Linear) && c.step.is_some() {
                 return Err(ConfigError::new("step", "only a linear backoff has a step"));
@@ -505,7 +517,9 @@ mod tests {
         let base = 0u64..5_000_000_000;
         let kind = prop_oneof![
             Just(BackoffKind::Constant),
-            (0u64..10_000_000_000).prop_map(|s| BackoffKind::Linear { step: Duration::from_nanos(s) }),
+            (0u64..10_000_000_000).prop_map(|s| BackoffKind::Linear {
+                step: Duration::from_nanos(s)
+            }),
             (1.0f64..100.0).prop_map(|factor| BackoffKind::Exponential { factor }),
         ];
         (base, kind, 0u64..u64::MAX / 2, jitters()).prop_map(|(base, kind, extra, jitter)| {
@@ -564,14 +578,24 @@ mod tests {
         let ms = Duration::from_millis;
         let mut rng = Rng::new(0);
         let lin = Backoff::linear(ms(100), ms(50)).max_delay(ms(260));
-        assert_eq!((0..5).map(|n| lin.delay(n, Duration::ZERO, &mut rng)).collect::<Vec<_>>(), [100, 150, 200, 250, 260].map(ms));
+        assert_eq!(
+            (0..5)
+                .map(|n| lin.delay(n, Duration::ZERO, &mut rng))
+                .collect::<Vec<_>>(),
+            [100, 150, 200, 250, 260].map(ms)
+        );
         let exp = Backoff::exponential(ms(10)).factor(1.5);
-        assert_eq!(exp.delay(3, Duration::ZERO, &mut rng), Duration::from_micros(33_750));
+        assert_eq!(
+            exp.delay(3, Duration::ZERO, &mut rng),
+            Duration::from_micros(33_750)
+        );
     }
 
     #[test]
     fn decorrelated_grows_from_the_previous_delay() {
-        let b = Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::Decorrelated).max_delay(Duration::from_secs(1));
+        let b = Backoff::exponential(Duration::from_millis(10))
+            .jitter(Jitter::Decorrelated)
+            .max_delay(Duration::from_secs(1));
         let mut rng = Rng::new(11);
         let mut prev = Duration::ZERO;
         for _ in 0..100 {
@@ -584,19 +608,37 @@ mod tests {
     #[test]
     fn validation_rejects_nonsense() {
         let ms = Duration::from_millis;
-        assert!(Backoff::exponential(ms(1)).factor(f64::NAN).validate().is_err());
-        assert!(Backoff::exponential(ms(1)).factor(f64::INFINITY).validate().is_err());
-        assert!(Backoff::constant(ms(1)).jitter(Jitter::Proportional(-0.1)).validate().is_err());
+        assert!(Backoff::exponential(ms(1))
+            .factor(f64::NAN)
+            .validate()
+            .is_err());
+        assert!(Backoff::exponential(ms(1))
+            .factor(f64::INFINITY)
+            .validate()
+            .is_err());
+        assert!(Backoff::constant(ms(1))
+            .jitter(Jitter::Proportional(-0.1))
+            .validate()
+            .is_err());
         assert!(Backoff::default().validate().is_ok());
-        assert_eq!(Backoff::constant(Duration::from_secs(60)).get_max_delay(), Duration::from_secs(60));
+        assert_eq!(
+            Backoff::constant(Duration::from_secs(60)).get_max_delay(),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
     fn retry_after_is_capped_or_ignored() {
         let b = Backoff::constant(Duration::from_millis(100));
-        assert_eq!(b.apply_retry_after(Duration::ZERO, Some(Duration::from_secs(90))), Duration::from_secs(30));
+        assert_eq!(
+            b.apply_retry_after(Duration::ZERO, Some(Duration::from_secs(90))),
+            Duration::from_secs(30)
+        );
         let b = b.retry_after_cap(None);
-        assert_eq!(b.apply_retry_after(Duration::from_millis(7), Some(Duration::from_secs(1))), Duration::from_millis(7));
+        assert_eq!(
+            b.apply_retry_after(Duration::from_millis(7), Some(Duration::from_secs(1))),
+            Duration::from_millis(7)
+        );
     }
 
     #[cfg(feature = "serde")]
@@ -606,12 +648,23 @@ mod tests {
             r#"{"kind":"exponential","base":"250ms","factor":3.0,"max_delay":"5s","jitter":{"proportional":0.2}}"#,
         )
         .unwrap();
-        assert_eq!(b, Backoff::exponential(Duration::from_millis(250)).factor(3.0).max_delay(Duration::from_secs(5)).jitter(Jitter::Proportional(0.2)));
-        let err = serde_json::from_str::<Backoff>(r#"{"kind":"exponential","base":"1s","factor":0.5}"#).unwrap_err();
+        assert_eq!(
+            b,
+            Backoff::exponential(Duration::from_millis(250))
+                .factor(3.0)
+                .max_delay(Duration::from_secs(5))
+                .jitter(Jitter::Proportional(0.2))
+        );
+        let err =
+            serde_json::from_str::<Backoff>(r#"{"kind":"exponential","base":"1s","factor":0.5}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("invalid `factor`"), "{err}");
-        let err = serde_json::from_str::<Backoff>(r#"{"kind":"constant","base":"soon"}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<Backoff>(r#"{"kind":"constant","base":"soon"}"#).unwrap_err();
         assert!(err.to_string().contains("soon"), "{err}");
-        let err = serde_json::from_str::<Backoff>(r#"{"kind":"constant","base":"1s","factor":2.0}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<Backoff>(r#"{"kind":"constant","base":"1s","factor":2.0}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("only an exponential"), "{err}");
     }
 }

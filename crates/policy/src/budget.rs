@@ -1,31 +1,4 @@
-//! A retry budget: retries as a bounded share of live traffic.
-//!
-//! # Why a budget, not just a maximum number of attempts
-//!
-//! A cap of three attempts per request looks harmless, but under an outage it triples the load
-//! on a service that is already failing, and in a chain of services that each retry three
-//! times the amplification multiplies at every hop: 3 × 3 × 3 = 27 calls at the bottom for one
-//! at the top. That is the *retry storm* that turns a blip into an outage, and it is why
-//! Finagle, Envoy, gRPC and reqwest bound retries by a budget instead.
-//!
-//! A budget lets retries add at most a fixed *percentage* of extra load (20% by default), plus
-//! a small floor of retries per second so that a quiet client can still retry at all. When the
-//! service is healthy, the budget is never touched; when everything fails, retries stop at
-//! `requests × percent + floor`, whatever the per-request attempt limit says.
-//!
-//! # How it works
-//!
-//! Every request *deposits* `percent` of a token and every retry *withdraws* a whole token.
-//! Deposits and withdrawals are recorded in ten rolling time slots spanning the TTL, so what
-//! happened more than a TTL ago is forgotten. A retry is allowed while the tokens in the
-//! window plus the floor's reserve (`min_per_sec × TTL`) cover it.
-//!
-//! Tokens are counted in millionths, so a percentage is exact to six decimal places: 10% of
-//! 1000 requests is exactly 100 retries, and 30% is 300, not the 333 that rounding
-//! `1 / 0.3` to a whole number gives.
-//!
-//! A deposit is one clock read and one atomic add, with no lock; only a deposit that starts a
-//! new slot does more (it clears the expired slots).
+//! The retry budget.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -91,8 +64,33 @@ impl BudgetConfig {
 }
 
 /// A token bucket that bounds retries to a share of requests; share it through an `Arc`.
+//////
+/// # Why a budget, not just a maximum number of attempts
 ///
-/// See the [module docs](self) for why and how.
+/// A cap of three attempts per request looks harmless, but under an outage it triples the load
+/// on a service that is already failing, and in a chain of services that each retry three
+/// times the amplification multiplies at every hop: 3 × 3 × 3 = 27 calls at the bottom for one
+/// at the top. That is the *retry storm* that turns a blip into an outage, and it is why
+/// Finagle, Envoy, gRPC and reqwest bound retries by a budget instead.
+///
+/// A budget lets retries add at most a fixed *percentage* of extra load (20% by default), plus
+/// a small floor of retries per second so that a quiet client can still retry at all. When the
+/// service is healthy, the budget is never touched; when everything fails, retries stop at
+/// `requests × percent + floor`, whatever the per-request attempt limit says.
+///
+/// # How it works
+///
+/// Every request *deposits* `percent` of a token and every retry *withdraws* a whole token.
+/// Deposits and withdrawals are recorded in ten rolling time slots spanning the TTL, so what
+/// happened more than a TTL ago is forgotten. A retry is allowed while the tokens in the
+/// window plus the floor's reserve (`min_per_sec × TTL`) cover it.
+///
+/// Tokens are counted in millionths, so a percentage is exact to six decimal places: 10% of
+/// 1000 requests is exactly 100 retries, and 30% is 300, not the 333 that rounding
+/// `1 / 0.3` to a whole number gives.
+///
+/// A deposit is one clock read and one atomic add, with no lock; only a deposit that starts a
+/// new slot does more (it clears the expired slots).
 ///
 /// ```
 /// use std::time::Duration;
@@ -122,7 +120,9 @@ pub struct RetryBudget {
 impl Default for RetryBudget {
     /// 20% extra load, 10 retries per second, a TTL of 10 s.
     fn default() -> Self {
-        BudgetConfig::default().build().expect("the default budget is valid")
+        BudgetConfig::default()
+            .build()
+            .expect("the default budget is valid")
     }
 }
 
@@ -139,7 +139,10 @@ impl RetryBudget {
     /// ```
     pub fn new(ttl: Duration, min_per_sec: u32, retry_percent: f64) -> Result<Self, ConfigError> {
         if ttl < Duration::from_millis(100) || ttl > Duration::from_secs(3600) {
-            return Err(ConfigError::new("ttl", format!("must lie between 100ms and 1h, got {ttl:?}")));
+            return Err(ConfigError::new(
+                "ttl",
+                format!("must lie between 100ms and 1h, got {ttl:?}"),
+            ));
         }
         if !retry_percent.is_finite() || !(0.0..=1000.0).contains(&retry_percent) {
             return Err(ConfigError::new(
@@ -226,7 +229,12 @@ impl RetryBudget {
             // Only a change to the current slot can race with this withdrawal's check in a way
             // that over-spends; a failed exchange re-reads everything.
             if self.slots[slot]
-                .compare_exchange(current, current - SCALE, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    current,
+                    current - SCALE,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return true;
@@ -255,7 +263,9 @@ impl RetryBudget {
     /// The slot for now, clearing slots that have expired since the last call.
     #[inline]
     fn current_slot(&self) -> usize {
-        let now = Instant::now().saturating_duration_since(self.start).as_nanos();
+        let now = Instant::now()
+            .saturating_duration_since(self.start)
+            .as_nanos();
         let generation = (now / u128::from(self.slot_nanos)) as u64;
         let seen = self.generation.load(Ordering::Acquire);
         if generation > seen {
@@ -274,7 +284,9 @@ impl RetryBudget {
             .compare_exchange(seen, generation, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            let first = seen.saturating_add(1).max(generation.saturating_sub(SLOTS as u64 - 1));
+            let first = seen
+                .saturating_add(1)
+                .max(generation.saturating_sub(SLOTS as u64 - 1));
             for g in first..=generation {
                 self.slots[(g % SLOTS as u64) as usize].store(0, Ordering::Release);
             }
@@ -298,7 +310,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fractional_percentages_are_exact() {
         // tower#857: with 10% and 1000 requests, exactly 100 + the floor, not more.
-        for (percent, expected) in [(0.1, 100), (0.3, 300), (0.25, 250), (0.333, 333), (0.2, 200)] {
+        for (percent, expected) in [
+            (0.1, 100),
+            (0.3, 300),
+            (0.25, 250),
+            (0.333, 333),
+            (0.2, 200),
+        ] {
             let budget = RetryBudget::new(Duration::from_secs(10), 10, percent).unwrap();
             for _ in 0..1000 {
                 budget.deposit();
@@ -319,7 +337,11 @@ mod tests {
         }
         assert_eq!(budget.available(), 8);
         tokio::time::advance(Duration::from_secs(5)).await;
-        assert_eq!(budget.available(), 3, "the first five are older than the TTL");
+        assert_eq!(
+            budget.available(),
+            3,
+            "the first five are older than the TTL"
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(budget.available(), 0);
         // A long silence clears everything, however many slots it skips.
@@ -333,21 +355,40 @@ mod tests {
         let budget = RetryBudget::new(Duration::from_secs(1), 5, 0.0).unwrap();
         assert_eq!(allowed(&budget), 5);
         tokio::time::advance(Duration::from_millis(1100)).await;
-        assert_eq!(allowed(&budget), 5, "the floor refills once the withdrawals expire");
+        assert_eq!(
+            allowed(&budget),
+            5,
+            "the floor refills once the withdrawals expire"
+        );
     }
 
     #[test]
     fn nonsense_is_refused() {
         let s = Duration::from_secs(1);
-        assert_eq!(RetryBudget::new(Duration::from_millis(5), 1, 0.2).unwrap_err().field(), "ttl");
-        assert_eq!(RetryBudget::new(s, 1, -0.1).unwrap_err().field(), "retry_percent");
-        assert_eq!(RetryBudget::new(s, 1, 1e9).unwrap_err().field(), "retry_percent");
-        assert_eq!(RetryBudget::new(s, 1, f64::INFINITY).unwrap_err().field(), "retry_percent");
+        assert_eq!(
+            RetryBudget::new(Duration::from_millis(5), 1, 0.2)
+                .unwrap_err()
+                .field(),
+            "ttl"
+        );
+        assert_eq!(
+            RetryBudget::new(s, 1, -0.1).unwrap_err().field(),
+            "retry_percent"
+        );
+        assert_eq!(
+            RetryBudget::new(s, 1, 1e9).unwrap_err().field(),
+            "retry_percent"
+        );
+        assert_eq!(
+            RetryBudget::new(s, 1, f64::INFINITY).unwrap_err().field(),
+            "retry_percent"
+        );
     }
 
     #[test]
     fn concurrent_withdrawals_never_overspend() {
-        let budget = std::sync::Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
+        let budget =
+            std::sync::Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
         for _ in 0..1000 {
             budget.deposit();
         }
@@ -365,7 +406,14 @@ mod tests {
     #[test]
     fn deserialises_with_defaults() {
         let c: BudgetConfig = serde_json::from_str(r#"{"ttl":"2s","retry_percent":0.05}"#).unwrap();
-        assert_eq!(c, BudgetConfig { ttl: Duration::from_secs(2), min_per_sec: 10, retry_percent: 0.05 });
+        assert_eq!(
+            c,
+            BudgetConfig {
+                ttl: Duration::from_secs(2),
+                min_per_sec: 10,
+                retry_percent: 0.05
+            }
+        );
         assert!(serde_json::from_str::<BudgetConfig>(r#"{"ttl":"2 fortnights"}"#).is_err());
         assert!(serde_json::from_str::<BudgetConfig>(r#"{"tll":"2s"}"#).is_err());
     }

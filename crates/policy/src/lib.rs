@@ -58,7 +58,9 @@ pub use backoff::{Backoff, BackoffKind, Jitter};
 pub use budget::{BudgetConfig, RetryBudget};
 pub use deadline::{Deadline, DeadlineAccess, ExtensionsDeadline, IgnoreDeadline, TimeoutOverride};
 pub use error::{BoxError, ConfigError, Elapsed, NoEndpoint, Rejected};
-pub use hook::{BreakerState, Event, EventKind, FanOut, FnHook, Hook, KeyRef, SharedHook, TracingHook};
+pub use hook::{
+    BreakerState, Event, EventKind, FanOut, FnHook, Hook, KeyRef, SharedHook, TracingHook,
+};
 pub use outcome::{classify_error, Classify, ErrorsAsFailures, Failure, FailureKind, Outcome};
 pub use replay::{CloneReplay, Replay};
 pub use rng::Rng;

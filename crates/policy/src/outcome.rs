@@ -367,15 +367,30 @@ mod tests {
         let f = classify_error(&elapsed);
         assert_eq!((f.kind, f.retryable), (FailureKind::Timeout, true));
 
-        assert_eq!(classify_error(&NoEndpoint::new()).kind, FailureKind::NoEndpoint);
+        assert_eq!(
+            classify_error(&NoEndpoint::new()).kind,
+            FailureKind::NoEndpoint
+        );
         let io = std::io::Error::other("boom");
-        assert_eq!(classify_error(&io), Failure::new(FailureKind::Error).retryable(true));
+        assert_eq!(
+            classify_error(&io),
+            Failure::new(FailureKind::Error).retryable(true)
+        );
     }
 
     #[test]
     fn closures_classify() {
-        let c = |r: &Result<u8, ()>| if r.is_ok() { Outcome::Ignore } else { Outcome::Success };
+        let c = |r: &Result<u8, ()>| {
+            if r.is_ok() {
+                Outcome::Ignore
+            } else {
+                Outcome::Success
+            }
+        };
         assert_eq!(c.classify(&Ok(1)), Outcome::Ignore);
-        assert_eq!(ErrorsAsFailures.classify(&Err::<(), _>(())).as_str(), "failure");
+        assert_eq!(
+            ErrorsAsFailures.classify(&Err::<(), _>(())).as_str(),
+            "failure"
+        );
     }
 }

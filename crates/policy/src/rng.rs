@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn duration_between_handles_extremes() {
         let mut rng = Rng::new(3);
-        assert_eq!(rng.duration_between(Duration::from_secs(2), Duration::from_secs(1)), Duration::from_secs(2));
+        assert_eq!(
+            rng.duration_between(Duration::from_secs(2), Duration::from_secs(1)),
+            Duration::from_secs(2)
+        );
         let d = rng.duration_between(Duration::ZERO, Duration::MAX);
         assert!(d <= Duration::MAX);
     }

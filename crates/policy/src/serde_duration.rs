@@ -27,8 +27,11 @@ use serde::{Deserialize, Deserializer};
 /// Deserialises a duration from text such as `"250ms"`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e} (write it like \"250ms\" or \"10s\")")))
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration {s:?}: {e} (write it like \"250ms\" or \"10s\")"
+        ))
+    })
 }
 
 /// The same for an optional duration; pair it with `#[serde(default)]`.

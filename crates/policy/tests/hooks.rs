@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use bulwark_policy::{
-    BreakerState, Event, EventKind, Failure, FailureKind, FanOut, FnHook, Hook, Outcome, SharedHook, TracingHook,
+    BreakerState, Event, EventKind, Failure, FailureKind, FanOut, FnHook, Hook, Outcome,
+    SharedHook, TracingHook,
 };
 use bulwark_test_support::{allocations, RecordingHook};
 
@@ -17,8 +18,15 @@ fn emitting_with_no_hook_allocates_nothing() {
     let n = allocations(|| {
         for attempt in 0..100 {
             hook.emit(|| {
-                Event::new("retry", EventKind::RetryAttempt { attempt, delay: Duration::ZERO, reason: failure })
-                    .with_key(&key)
+                Event::new(
+                    "retry",
+                    EventKind::RetryAttempt {
+                        attempt,
+                        delay: Duration::ZERO,
+                        reason: failure,
+                    },
+                )
+                .with_key(&key)
             });
         }
     });
@@ -27,7 +35,10 @@ fn emitting_with_no_hook_allocates_nothing() {
 
 #[test]
 fn the_counting_allocator_does_count() {
-    assert_eq!(allocations(|| drop(std::hint::black_box(Box::new(1u64)))), 1);
+    assert_eq!(
+        allocations(|| drop(std::hint::black_box(Box::new(1u64)))),
+        1
+    );
 }
 
 #[test]
@@ -83,17 +94,34 @@ fn tracing_hook_reports_every_kind() {
         .finish();
     let f = Failure::new(FailureKind::Status);
     let kinds = [
-        EventKind::RetryAttempt { attempt: 2, delay: Duration::from_millis(5), reason: f },
+        EventKind::RetryAttempt {
+            attempt: 2,
+            delay: Duration::from_millis(5),
+            reason: f,
+        },
         EventKind::RetriesExhausted { attempts: 3 },
         EventKind::BudgetExhausted { attempts: 1 },
-        EventKind::DeadlineTooNear { remaining: Duration::ZERO },
+        EventKind::DeadlineTooNear {
+            remaining: Duration::ZERO,
+        },
         EventKind::NotReplayable,
-        EventKind::TimeoutElapsed { after: Duration::from_secs(1) },
-        EventKind::BreakerCall { outcome: Outcome::Success, duration: Duration::ZERO },
+        EventKind::TimeoutElapsed {
+            after: Duration::from_secs(1),
+        },
+        EventKind::BreakerCall {
+            outcome: Outcome::Success,
+            duration: Duration::ZERO,
+        },
         EventKind::BreakerRejected { retry_after: None },
-        EventKind::BreakerTransition { from: BreakerState::Closed, to: BreakerState::Open },
+        EventKind::BreakerTransition {
+            from: BreakerState::Closed,
+            to: BreakerState::Open,
+        },
         EventKind::FallbackUsed { reason: f },
-        EventKind::EndpointEjected { ejections: 1, duration: Duration::from_secs(30) },
+        EventKind::EndpointEjected {
+            ejections: 1,
+            duration: Duration::from_secs(30),
+        },
         EventKind::EndpointRestored,
         EventKind::NoEndpoint,
     ];
@@ -106,9 +134,21 @@ fn tracing_hook_reports_every_kind() {
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), kinds.len(), "{out}");
     for (line, kind) in lines.iter().zip(kinds) {
-        assert!(line.contains(&format!("event=\"{}\"", kind.as_str())), "{line}");
-        assert!(line.contains("name=\"upstream\"") && line.contains("key=k1") && line.contains("bulwark"), "{line}");
+        assert!(
+            line.contains(&format!("event=\"{}\"", kind.as_str())),
+            "{line}"
+        );
+        assert!(
+            line.contains("name=\"upstream\"")
+                && line.contains("key=k1")
+                && line.contains("bulwark"),
+            "{line}"
+        );
     }
-    assert!(lines[8].contains("WARN"), "opening a breaker is a warning: {}", lines[8]);
+    assert!(
+        lines[8].contains("WARN"),
+        "opening a breaker is a warning: {}",
+        lines[8]
+    );
     assert!(lines[6].contains("TRACE"), "{}", lines[6]);
 }

@@ -126,7 +126,10 @@ impl RecordingHook {
 
     /// Everything recorded so far.
     pub fn events(&self) -> Vec<Recorded> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The kinds recorded so far, in order.
@@ -141,7 +144,10 @@ impl RecordingHook {
 
     /// Forgets everything recorded.
     pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -152,6 +158,9 @@ impl Hook for RecordingHook {
             key: event.key().map(|k| k.to_string()),
             kind: *event.kind(),
         };
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(recorded);
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(recorded);
     }
 }

@@ -59,29 +59,60 @@ impl Hook for MetricsHook {
     fn on_event(&self, event: &Event<'_>) {
         let base = labels(event);
         match *event.kind() {
-            EventKind::RetryAttempt { .. } => counter!("bulwark_retry_attempts_total", base).increment(1),
-            EventKind::RetriesExhausted { .. } => counter!("bulwark_retry_exhausted_total", base).increment(1),
-            EventKind::BudgetExhausted { .. } => counter!("bulwark_retry_budget_exhausted_total", base).increment(1),
-            EventKind::DeadlineTooNear { .. } => counter!("bulwark_retry_deadline_stops_total", base).increment(1),
-            EventKind::NotReplayable => counter!("bulwark_retry_not_replayable_total", base).increment(1),
-            EventKind::TimeoutElapsed { .. } => counter!("bulwark_timeout_elapsed_total", base).increment(1),
-            EventKind::BreakerCall { outcome, duration } => {
-                histogram!("bulwark_call_duration_seconds", base.clone()).record(duration.as_secs_f64());
-                counter!("bulwark_breaker_calls_total", with(base, "outcome", outcome.as_str())).increment(1);
+            EventKind::RetryAttempt { .. } => {
+                counter!("bulwark_retry_attempts_total", base).increment(1)
             }
-            EventKind::BreakerRejected { .. } => counter!("bulwark_breaker_rejected_total", base).increment(1),
+            EventKind::RetriesExhausted { .. } => {
+                counter!("bulwark_retry_exhausted_total", base).increment(1)
+            }
+            EventKind::BudgetExhausted { .. } => {
+                counter!("bulwark_retry_budget_exhausted_total", base).increment(1)
+            }
+            EventKind::DeadlineTooNear { .. } => {
+                counter!("bulwark_retry_deadline_stops_total", base).increment(1)
+            }
+            EventKind::NotReplayable => {
+                counter!("bulwark_retry_not_replayable_total", base).increment(1)
+            }
+            EventKind::TimeoutElapsed { .. } => {
+                counter!("bulwark_timeout_elapsed_total", base).increment(1)
+            }
+            EventKind::BreakerCall { outcome, duration } => {
+                histogram!("bulwark_call_duration_seconds", base.clone())
+                    .record(duration.as_secs_f64());
+                counter!(
+                    "bulwark_breaker_calls_total",
+                    with(base, "outcome", outcome.as_str())
+                )
+                .increment(1);
+            }
+            EventKind::BreakerRejected { .. } => {
+                counter!("bulwark_breaker_rejected_total", base).increment(1)
+            }
             EventKind::BreakerTransition { to, .. } => {
                 for state in BreakerState::ALL {
                     let value = if state == to { 1.0 } else { 0.0 };
-                    gauge!("bulwark_breaker_state", with(base.clone(), "state", state.as_str())).set(value);
+                    gauge!(
+                        "bulwark_breaker_state",
+                        with(base.clone(), "state", state.as_str())
+                    )
+                    .set(value);
                 }
             }
-            EventKind::FallbackUsed { reason } => {
-                counter!("bulwark_fallback_total", with(base, "reason", reason.kind.as_str())).increment(1)
+            EventKind::FallbackUsed { reason } => counter!(
+                "bulwark_fallback_total",
+                with(base, "reason", reason.kind.as_str())
+            )
+            .increment(1),
+            EventKind::EndpointEjected { .. } => {
+                counter!("bulwark_balance_ejections_total", base).increment(1)
             }
-            EventKind::EndpointEjected { .. } => counter!("bulwark_balance_ejections_total", base).increment(1),
-            EventKind::EndpointRestored => counter!("bulwark_balance_restorations_total", base).increment(1),
-            EventKind::NoEndpoint => counter!("bulwark_balance_no_endpoint_total", base).increment(1),
+            EventKind::EndpointRestored => {
+                counter!("bulwark_balance_restorations_total", base).increment(1)
+            }
+            EventKind::NoEndpoint => {
+                counter!("bulwark_balance_no_endpoint_total", base).increment(1)
+            }
         }
     }
 }
@@ -114,7 +145,10 @@ mod tests {
             .map(|(key, _, _, value)| {
                 let kind = key.kind();
                 let key = key.key();
-                let mut labels: Vec<_> = key.labels().map(|l| (l.key().to_owned(), l.value().to_owned())).collect();
+                let mut labels: Vec<_> = key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
                 labels.sort();
                 ((kind, key.name().to_owned(), labels), value)
             })
@@ -122,13 +156,20 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<_> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut v: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         v.sort();
         v
     }
 
     fn gauge(series: &Series, name: &str, state: &str) -> f64 {
-        match series.get(&(MetricKind::Gauge, "bulwark_breaker_state".into(), labels(&[("name", name), ("state", state)]))) {
+        match series.get(&(
+            MetricKind::Gauge,
+            "bulwark_breaker_state".into(),
+            labels(&[("name", name), ("state", state)]),
+        )) {
             Some(DebugValue::Gauge(v)) => v.into_inner(),
             other => panic!("no gauge for {state}: {other:?}"),
         }
@@ -137,12 +178,23 @@ mod tests {
     #[test]
     fn breaker_state_gauge_moves_from_old_to_new() {
         let t = |from, to| Event::new("pay", EventKind::BreakerTransition { from, to });
-        let series = record(&[t(BreakerState::Closed, BreakerState::Open), t(BreakerState::Open, BreakerState::HalfOpen)]);
+        let series = record(&[
+            t(BreakerState::Closed, BreakerState::Open),
+            t(BreakerState::Open, BreakerState::HalfOpen),
+        ]);
         assert_eq!(gauge(&series, "pay", "half_open"), 1.0);
-        assert_eq!(gauge(&series, "pay", "open"), 0.0, "the old state is set back to 0");
+        assert_eq!(
+            gauge(&series, "pay", "open"),
+            0.0,
+            "the old state is set back to 0"
+        );
         assert_eq!(gauge(&series, "pay", "closed"), 0.0);
         for state in BreakerState::ALL {
-            let expected = if state == BreakerState::HalfOpen { 1.0 } else { 0.0 };
+            let expected = if state == BreakerState::HalfOpen {
+                1.0
+            } else {
+                0.0
+            };
             assert_eq!(gauge(&series, "pay", state.as_str()), expected);
         }
     }
@@ -152,29 +204,104 @@ mod tests {
         let f = Failure::new(FailureKind::Timeout).retryable(true);
         let host = "db-1";
         let series = record(&[
-            Event::new("r", EventKind::RetryAttempt { attempt: 2, delay: Duration::ZERO, reason: f }),
-            Event::new("r", EventKind::RetryAttempt { attempt: 3, delay: Duration::ZERO, reason: f }),
-            Event::new("b", EventKind::BreakerCall { outcome: Outcome::Success, duration: Duration::from_millis(250) }),
-            Event::new("b", EventKind::BreakerCall { outcome: Outcome::Failure(f), duration: Duration::from_millis(5) })
-                .with_key(&host),
+            Event::new(
+                "r",
+                EventKind::RetryAttempt {
+                    attempt: 2,
+                    delay: Duration::ZERO,
+                    reason: f,
+                },
+            ),
+            Event::new(
+                "r",
+                EventKind::RetryAttempt {
+                    attempt: 3,
+                    delay: Duration::ZERO,
+                    reason: f,
+                },
+            ),
+            Event::new(
+                "b",
+                EventKind::BreakerCall {
+                    outcome: Outcome::Success,
+                    duration: Duration::from_millis(250),
+                },
+            ),
+            Event::new(
+                "b",
+                EventKind::BreakerCall {
+                    outcome: Outcome::Failure(f),
+                    duration: Duration::from_millis(5),
+                },
+            )
+            .with_key(&host),
             Event::new("b", EventKind::BreakerRejected { retry_after: None }),
-            Event::new("t", EventKind::TimeoutElapsed { after: Duration::from_secs(1) }),
+            Event::new(
+                "t",
+                EventKind::TimeoutElapsed {
+                    after: Duration::from_secs(1),
+                },
+            ),
             Event::new("f", EventKind::FallbackUsed { reason: f }),
-            Event::new("lb", EventKind::EndpointEjected { ejections: 1, duration: Duration::from_secs(1) }),
+            Event::new(
+                "lb",
+                EventKind::EndpointEjected {
+                    ejections: 1,
+                    duration: Duration::from_secs(1),
+                },
+            ),
         ]);
-        let counter = |name: &str, l: &[(&str, &str)]| match series.get(&(MetricKind::Counter, name.to_owned(), labels(l))) {
+        let counter = |name: &str, l: &[(&str, &str)]| match series.get(&(
+            MetricKind::Counter,
+            name.to_owned(),
+            labels(l),
+        )) {
             Some(DebugValue::Counter(n)) => *n,
             other => panic!("{name} {l:?}: {other:?}"),
         };
         assert_eq!(counter("bulwark_retry_attempts_total", &[("name", "r")]), 2);
-        assert_eq!(counter("bulwark_breaker_calls_total", &[("name", "b"), ("outcome", "success")]), 1);
-        assert_eq!(counter("bulwark_breaker_calls_total", &[("name", "b"), ("key", "db-1"), ("outcome", "failure")]), 1);
-        assert_eq!(counter("bulwark_breaker_rejected_total", &[("name", "b")]), 1);
-        assert_eq!(counter("bulwark_timeout_elapsed_total", &[("name", "t")]), 1);
-        assert_eq!(counter("bulwark_fallback_total", &[("name", "f"), ("reason", "timeout")]), 1);
-        assert_eq!(counter("bulwark_balance_ejections_total", &[("name", "lb")]), 1);
-        match series.get(&(MetricKind::Histogram, "bulwark_call_duration_seconds".into(), labels(&[("name", "b")]))) {
-            Some(DebugValue::Histogram(values)) => assert_eq!(values.iter().map(|v| v.into_inner()).collect::<Vec<_>>(), [0.25]),
+        assert_eq!(
+            counter(
+                "bulwark_breaker_calls_total",
+                &[("name", "b"), ("outcome", "success")]
+            ),
+            1
+        );
+        assert_eq!(
+            counter(
+                "bulwark_breaker_calls_total",
+                &[("name", "b"), ("key", "db-1"), ("outcome", "failure")]
+            ),
+            1
+        );
+        assert_eq!(
+            counter("bulwark_breaker_rejected_total", &[("name", "b")]),
+            1
+        );
+        assert_eq!(
+            counter("bulwark_timeout_elapsed_total", &[("name", "t")]),
+            1
+        );
+        assert_eq!(
+            counter(
+                "bulwark_fallback_total",
+                &[("name", "f"), ("reason", "timeout")]
+            ),
+            1
+        );
+        assert_eq!(
+            counter("bulwark_balance_ejections_total", &[("name", "lb")]),
+            1
+        );
+        match series.get(&(
+            MetricKind::Histogram,
+            "bulwark_call_duration_seconds".into(),
+            labels(&[("name", "b")]),
+        )) {
+            Some(DebugValue::Histogram(values)) => assert_eq!(
+                values.iter().map(|v| v.into_inner()).collect::<Vec<_>>(),
+                [0.25]
+            ),
             other => panic!("{other:?}"),
         }
     }

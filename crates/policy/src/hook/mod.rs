@@ -298,7 +298,11 @@ impl<'a> Event<'a> {
     /// An event of the layer instance `name`.
     #[inline]
     pub fn new(name: &'a str, kind: EventKind) -> Self {
-        Self { name, key: None, kind }
+        Self {
+            name,
+            key: None,
+            kind,
+        }
     }
 
     /// Names the key (host, route, endpoint) the event concerns.
@@ -390,7 +394,11 @@ impl SharedHook {
 
 impl fmt::Debug for SharedHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_set() { "SharedHook(set)" } else { "SharedHook(none)" })
+        f.write_str(if self.is_set() {
+            "SharedHook(set)"
+        } else {
+            "SharedHook(none)"
+        })
     }
 }
 

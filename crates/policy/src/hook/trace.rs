@@ -32,9 +32,9 @@ impl TracingHook {
     fn level(kind: &EventKind) -> Level {
         match kind {
             EventKind::BreakerTransition { to, .. } if to.rejects() => Level::WARN,
-            EventKind::RetriesExhausted { .. } | EventKind::BudgetExhausted { .. } | EventKind::NoEndpoint => {
-                Level::WARN
-            }
+            EventKind::RetriesExhausted { .. }
+            | EventKind::BudgetExhausted { .. }
+            | EventKind::NoEndpoint => Level::WARN,
             EventKind::BreakerTransition { .. }
             | EventKind::EndpointEjected { .. }
             | EventKind::EndpointRestored
@@ -79,8 +79,14 @@ mod tests {
 
     #[test]
     fn opening_is_a_warning_and_closing_is_not() {
-        let open = EventKind::BreakerTransition { from: BreakerState::Closed, to: BreakerState::Open };
-        let close = EventKind::BreakerTransition { from: BreakerState::HalfOpen, to: BreakerState::Closed };
+        let open = EventKind::BreakerTransition {
+            from: BreakerState::Closed,
+            to: BreakerState::Open,
+        };
+        let close = EventKind::BreakerTransition {
+            from: BreakerState::HalfOpen,
+            to: BreakerState::Closed,
+        };
         assert_eq!(TracingHook::level(&open), Level::WARN);
         assert_eq!(TracingHook::level(&close), Level::INFO);
         assert_eq!(TracingHook::level(&EventKind::NotReplayable), Level::DEBUG);

@@ -215,6 +215,12 @@ impl Backoff {
     }
 
     /// The growth of the envelope.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_policy::{Backoff, BackoffKind};
+    /// assert_eq!(Backoff::constant(Duration::from_secs(1)).kind(), BackoffKind::Constant);
+    /// ```
     pub fn kind(&self) -> BackoffKind {
         self.kind
     }

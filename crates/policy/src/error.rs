@@ -38,11 +38,22 @@ pub struct Rejected {
 
 impl Rejected {
     /// A rejection that expects the breaker to admit calls again after `retry_after`.
+    ///
+    /// ```
+    /// let r = bulwark_policy::Rejected::new(None);
+    /// assert_eq!(r.retry_after(), None);
+    /// ```
     pub const fn new(retry_after: Option<Duration>) -> Self {
         Self { retry_after }
     }
 
     /// How long until the breaker lets a probe through, when known.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = bulwark_policy::Rejected::new(Some(Duration::from_secs(1)));
+    /// assert_eq!(r.retry_after(), Some(Duration::from_secs(1)));
+    /// ```
     pub const fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
@@ -71,6 +82,11 @@ pub struct Elapsed(());
 
 impl Elapsed {
     /// The timeout error.
+    ///
+    /// ```
+    /// let err: bulwark_policy::BoxError = bulwark_policy::Elapsed::new().into();
+    /// assert!(err.is::<bulwark_policy::Elapsed>());
+    /// ```
     pub const fn new() -> Self {
         Self(())
     }
@@ -96,6 +112,11 @@ pub struct NoEndpoint(());
 
 impl NoEndpoint {
     /// The error.
+    ///
+    /// ```
+    /// let err: bulwark_policy::BoxError = bulwark_policy::NoEndpoint::new().into();
+    /// assert!(err.is::<bulwark_policy::NoEndpoint>());
+    /// ```
     pub const fn new() -> Self {
         Self(())
     }
@@ -129,6 +150,11 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// A complaint about `field`.
+    ///
+    /// ```
+    /// let err = bulwark_policy::ConfigError::new("ttl", format!("must be positive, got {}", 0));
+    /// assert_eq!(err.reason(), "must be positive, got 0");
+    /// ```
     pub fn new(field: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
         Self {
             field,
@@ -137,11 +163,19 @@ impl ConfigError {
     }
 
     /// The name of the offending setting.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_policy::ConfigError::new("rate", "too high").field(), "rate");
+    /// ```
     pub fn field(&self) -> &'static str {
         self.field
     }
 
     /// Why it was refused.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_policy::ConfigError::new("rate", "too high").reason(), "too high");
+    /// ```
     pub fn reason(&self) -> &str {
         &self.reason
     }

@@ -173,6 +173,12 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of `kind`, not retryable, with no `retry_after`.
+    ///
+    /// ```
+    /// use bulwark_policy::{Failure, FailureKind};
+    /// let f = Failure::new(FailureKind::Status);
+    /// assert!(!f.retryable && f.retry_after.is_none());
+    /// ```
     pub const fn new(kind: FailureKind) -> Self {
         Self {
             kind,
@@ -182,12 +188,24 @@ impl Failure {
     }
 
     /// Sets whether it may be retried.
+    ///
+    /// ```
+    /// use bulwark_policy::{Failure, FailureKind};
+    /// assert!(Failure::new(FailureKind::Error).retryable(true).retryable);
+    /// ```
     pub const fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
         self
     }
 
     /// Sets how long the server asked callers to wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_policy::{Failure, FailureKind};
+    /// let f = Failure::new(FailureKind::Overloaded).retry_after(Some(Duration::from_secs(3)));
+    /// assert_eq!(f.retry_after, Some(Duration::from_secs(3)));
+    /// ```
     pub const fn retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
         self

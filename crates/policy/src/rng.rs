@@ -28,6 +28,11 @@ pub struct Rng {
 
 impl Rng {
     /// A generator that starts from `seed`.
+    ///
+    /// ```
+    /// let mut rng = bulwark_policy::Rng::new(1);
+    /// assert_eq!(rng.next_u64(), bulwark_policy::Rng::new(1).next_u64());
+    /// ```
     pub const fn new(seed: u64) -> Self {
         Self { state: seed }
     }
@@ -48,6 +53,11 @@ impl Rng {
     }
 
     /// The next 64 random bits.
+    ///
+    /// ```
+    /// let mut rng = bulwark_policy::Rng::new(2);
+    /// assert_ne!(rng.next_u64(), rng.next_u64());
+    /// ```
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -58,6 +68,11 @@ impl Rng {
     }
 
     /// A uniform number in `[0, 1)`.
+    ///
+    /// ```
+    /// let x = bulwark_policy::Rng::new(3).next_f64();
+    /// assert!((0.0..1.0).contains(&x));
+    /// ```
     #[inline]
     pub fn next_f64(&mut self) -> f64 {
         // The top 53 bits fill an f64's mantissa exactly.
@@ -65,6 +80,12 @@ impl Rng {
     }
 
     /// A uniform number in `[0, n)`; `0` when `n` is `0`.
+    ///
+    /// ```
+    /// let mut rng = bulwark_policy::Rng::new(4);
+    /// assert!(rng.below(6) < 6);
+    /// assert_eq!(rng.below(0), 0);
+    /// ```
     #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         // Multiply-shift: unbiased enough for load spreading and jitter, and branch-free.

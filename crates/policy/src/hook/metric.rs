@@ -36,6 +36,12 @@ pub struct MetricsHook(());
 
 impl MetricsHook {
     /// The hook.
+    ///
+    /// ```
+    /// use bulwark_policy::{hook::MetricsHook, Event, EventKind, Hook};
+    /// // With no recorder installed, the metrics go nowhere; nothing fails.
+    /// MetricsHook::new().on_event(&Event::new("lb", EventKind::NoEndpoint));
+    /// ```
     pub const fn new() -> Self {
         Self(())
     }

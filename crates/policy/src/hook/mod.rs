@@ -254,6 +254,12 @@ pub struct KeyRef<'a>(&'a (dyn fmt::Display + 'a));
 
 impl<'a> KeyRef<'a> {
     /// Borrows `key`.
+    ///
+    /// ```
+    /// let key = "db-1";
+    /// let key = bulwark_policy::KeyRef::new(&key);
+    /// assert_eq!(format!("{key:?}"), "\"db-1\"");
+    /// ```
     pub fn new(key: &'a (dyn fmt::Display + 'a)) -> Self {
         Self(key)
     }
@@ -267,7 +273,7 @@ impl fmt::Display for KeyRef<'_> {
 
 impl fmt::Debug for KeyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", format_args!("{}", self.0))
+        write!(f, "\"{}\"", self.0)
     }
 }
 
@@ -296,6 +302,12 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// An event of the layer instance `name`.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind};
+    /// let event = Event::new("payments", EventKind::EndpointRestored);
+    /// assert!(event.key().is_none());
+    /// ```
     #[inline]
     pub fn new(name: &'a str, kind: EventKind) -> Self {
         Self {
@@ -306,6 +318,13 @@ impl<'a> Event<'a> {
     }
 
     /// Names the key (host, route, endpoint) the event concerns.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind};
+    /// let port = 8080u16;
+    /// let event = Event::new("lb", EventKind::EndpointRestored).with_key(&port);
+    /// assert_eq!(event.key().unwrap().to_string(), "8080");
+    /// ```
     #[inline]
     pub fn with_key(mut self, key: &'a (dyn fmt::Display + 'a)) -> Self {
         self.key = Some(KeyRef(key));
@@ -313,16 +332,31 @@ impl<'a> Event<'a> {
     }
 
     /// The name of the layer instance, as given to its `.name(..)`.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind};
+    /// assert_eq!(Event::new("payments", EventKind::NoEndpoint).name(), "payments");
+    /// ```
     pub fn name(&self) -> &'a str {
         self.name
     }
 
     /// The key, for keyed breakers and balancer endpoints.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind};
+    /// assert!(Event::new("lb", EventKind::NoEndpoint).key().is_none());
+    /// ```
     pub fn key(&self) -> Option<KeyRef<'a>> {
         self.key
     }
 
     /// What happened.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind};
+    /// assert_eq!(Event::new("lb", EventKind::NoEndpoint).kind(), &EventKind::NoEndpoint);
+    /// ```
     pub fn kind(&self) -> &EventKind {
         &self.kind
     }
@@ -352,6 +386,11 @@ pub struct SharedHook(Option<Arc<dyn Hook>>);
 
 impl SharedHook {
     /// Reports to `hook`.
+    ///
+    /// ```
+    /// use bulwark_policy::{SharedHook, TracingHook};
+    /// assert!(SharedHook::new(TracingHook::new()).is_set());
+    /// ```
     pub fn new(hook: impl Hook) -> Self {
         Self(Some(Arc::new(hook)))
     }
@@ -370,6 +409,11 @@ impl SharedHook {
     }
 
     /// Reports to nobody.
+    ///
+    /// ```
+    /// use bulwark_policy::SharedHook;
+    /// assert!(!SharedHook::none().is_set());
+    /// ```
     pub const fn none() -> Self {
         Self(None)
     }
@@ -384,6 +428,12 @@ impl SharedHook {
     }
 
     /// Builds the event and reports it, if a hook is set.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, EventKind, SharedHook, TracingHook};
+    /// let hook = SharedHook::new(TracingHook::new());
+    /// hook.emit(|| Event::new("lb", EventKind::NoEndpoint));
+    /// ```
     #[inline]
     pub fn emit<'a>(&self, event: impl FnOnce() -> Event<'a>) {
         if let Some(hook) = &self.0 {
@@ -418,6 +468,12 @@ where
     F: Fn(&Event<'_>) + Send + Sync + 'static,
 {
     /// Calls `f` for every event.
+    ///
+    /// ```
+    /// use bulwark_policy::{Event, FnHook, SharedHook};
+    /// let hook = SharedHook::new(FnHook::new(|e: &Event<'_>| println!("{}: {}", e.name(), e.kind().as_str())));
+    /// assert!(hook.is_set());
+    /// ```
     pub fn new(f: F) -> Self {
         Self(f)
     }
@@ -454,17 +510,32 @@ pub struct FanOut(Vec<Arc<dyn Hook>>);
 
 impl FanOut {
     /// No hooks yet.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_policy::FanOut::new().len(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a hook.
+    ///
+    /// ```
+    /// use bulwark_policy::{FanOut, TracingHook};
+    /// assert_eq!(FanOut::new().with(TracingHook::new()).len(), 1);
+    /// ```
     pub fn with(mut self, hook: impl Hook) -> Self {
         self.0.push(Arc::new(hook));
         self
     }
 
     /// How many hooks it sends to.
+    ///
+    /// ```
+    /// use bulwark_policy::{FanOut, TracingHook};
+    /// let hooks = FanOut::new().with(TracingHook::new()).with(TracingHook::new());
+    /// assert_eq!(hooks.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -25,6 +25,12 @@ pub struct TracingHook(());
 
 impl TracingHook {
     /// The hook.
+    ///
+    /// ```
+    /// use bulwark_policy::{SharedHook, TracingHook};
+    /// let hook = SharedHook::new(TracingHook::new());
+    /// assert!(hook.is_set());
+    /// ```
     pub const fn new() -> Self {
         Self(())
     }

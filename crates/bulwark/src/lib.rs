@@ -14,3 +14,8 @@
 #![forbid(unsafe_code)]
 
 pub use bulwark_policy as policy;
+
+// The README's examples run as doctests, so the front page cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -59,7 +59,7 @@ pub use budget::{BudgetConfig, RetryBudget};
 pub use deadline::{Deadline, DeadlineAccess, ExtensionsDeadline, IgnoreDeadline, TimeoutOverride};
 pub use error::{BoxError, ConfigError, Elapsed, NoEndpoint, Rejected};
 pub use hook::{
-    BreakerState, Event, EventKind, FanOut, FnHook, Hook, KeyRef, SharedHook, TracingHook,
+    BreakerState, Event, EventKind, FanOut, Fault, FnHook, Hook, KeyRef, SharedHook, TracingHook,
 };
 pub use outcome::{classify_error, Classify, ErrorsAsFailures, Failure, FailureKind, Outcome};
 pub use replay::{CloneReplay, Replay};

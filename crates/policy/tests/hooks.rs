@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bulwark_policy::{
-    BreakerState, Event, EventKind, Failure, FailureKind, FanOut, FnHook, Hook, Outcome,
+    BreakerState, Event, EventKind, Failure, FailureKind, FanOut, Fault, FnHook, Hook, Outcome,
     SharedHook, TracingHook,
 };
 use bulwark_test_support::{allocations, RecordingHook};
@@ -124,6 +124,9 @@ fn tracing_hook_reports_every_kind() {
         },
         EventKind::EndpointRestored,
         EventKind::NoEndpoint,
+        EventKind::FaultInjected {
+            fault: Fault::Latency(Duration::from_millis(3)),
+        },
     ];
     tracing::subscriber::with_default(subscriber, || {
         for kind in kinds {

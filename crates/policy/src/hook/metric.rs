@@ -22,6 +22,7 @@ use super::{BreakerState, Event, EventKind, Hook};
 /// | `bulwark_balance_ejections_total` | counter | | an endpoint ejected |
 /// | `bulwark_balance_restorations_total` | counter | | an endpoint restored |
 /// | `bulwark_balance_no_endpoint_total` | counter | | no endpoint for a request |
+/// | `bulwark_chaos_injected_total` | counter | `fault` | a fault a chaos layer injected |
 ///
 /// ```
 /// use bulwark_policy::{hook::MetricsHook, SharedHook};
@@ -119,6 +120,11 @@ impl Hook for MetricsHook {
             EventKind::NoEndpoint => {
                 counter!("bulwark_balance_no_endpoint_total", base).increment(1)
             }
+            EventKind::FaultInjected { fault } => counter!(
+                "bulwark_chaos_injected_total",
+                with(base, "fault", fault.as_str())
+            )
+            .increment(1),
         }
     }
 }

@@ -214,6 +214,48 @@ pub enum EventKind {
     EndpointRestored,
     /// A balancer had no endpoint for a request.
     NoEndpoint,
+    /// A chaos layer injected a fault.
+    FaultInjected {
+        /// What it injected.
+        fault: Fault,
+    },
+}
+
+/// A fault a chaos layer injects.
+///
+/// ```
+/// use std::time::Duration;
+/// use bulwark_policy::Fault;
+///
+/// assert_eq!(Fault::Latency(Duration::from_millis(30)).as_str(), "latency");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// An error in place of the call.
+    Error,
+    /// A delay before the call.
+    Latency(Duration),
+    /// A chosen response in place of the call.
+    Response,
+    /// The call failed because a scheduled outage was under way.
+    Outage,
+}
+
+impl Fault {
+    /// A stable lower-case name, for labels.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_policy::Fault::Outage.as_str(), "outage");
+    /// ```
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Fault::Error => "error",
+            Fault::Latency(_) => "latency",
+            Fault::Response => "response",
+            Fault::Outage => "outage",
+        }
+    }
 }
 
 impl EventKind {
@@ -237,6 +279,7 @@ impl EventKind {
             EventKind::EndpointEjected { .. } => "endpoint_ejected",
             EventKind::EndpointRestored => "endpoint_restored",
             EventKind::NoEndpoint => "no_endpoint",
+            EventKind::FaultInjected { .. } => "fault_injected",
         }
     }
 }

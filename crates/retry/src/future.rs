@@ -1,0 +1,254 @@
+//! The response future: a state machine over attempts, backoff sleeps and readiness.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bulwark_policy::{Classify, Deadline, DeadlineAccess, EventKind, Outcome, Replay, Rng};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::layer::Shared;
+use crate::RetryPredicate;
+
+pin_project! {
+    /// The future of a [`Retry`](crate::Retry) service's response.
+    ///
+    /// It owns a ready clone of the inner service, the original request (while it may still
+    /// be replayed) and the copy for the next attempt. Dropping it at any point drops all of
+    /// them and any pending sleep; the budget is drawn on only when a retry is decided, once
+    /// per retry, so a dropped future never charges it twice.
+    ///
+    /// ```
+    /// use bulwark_policy::IgnoreDeadline;
+    /// use bulwark_retry::{ResponseFuture, RetryLayer};
+    /// use tower::{service_fn, Layer, Service};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut svc = RetryLayer::builder()
+    ///     .deadline(IgnoreDeadline)
+    ///     .build()
+    ///     .unwrap()
+    ///     .layer(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
+    /// std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    /// let future: ResponseFuture<_, u32, _, _, _, _> = svc.call(5);
+    /// assert_eq!(future.await.unwrap(), 5);
+    /// # }
+    /// ```
+    pub struct ResponseFuture<S, Req, C, D, R, P>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        attempts: Attempts<S, Req, C, D, R, P>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // An attempt is in flight.
+        Calling {
+            #[pin]
+            future: F,
+        },
+        // Waiting out the delay before the next attempt.
+        Sleeping {
+            #[pin]
+            sleep: Sleep,
+        },
+        // Waiting for the service to be ready for the next attempt.
+        Checking,
+    }
+}
+
+/// The bookkeeping that lives across attempts.
+struct Attempts<S, Req, C, D, R, P> {
+    service: S,
+    shared: Arc<Shared<C, D, R, P>>,
+    /// The request as the caller gave it, kept to replay; `None` once it cannot be retried.
+    original: Option<Req>,
+    /// The copy for the next attempt, made before its backoff sleep.
+    next: Option<Req>,
+    /// Attempts sent so far.
+    sent: u32,
+    /// The backoff's previous delay, which decorrelated jitter grows from.
+    prev_delay: Duration,
+    rng: Option<Rng>,
+    deadline: Option<Instant>,
+    /// When the attempt in flight was sent; read only when there is a deadline.
+    sent_at: Option<Instant>,
+}
+
+impl<S, Req, C, D, R, P> ResponseFuture<S, Req, C, D, R, P>
+where
+    S: Service<Req>,
+    D: DeadlineAccess<Req>,
+    R: Replay<Req>,
+    P: RetryPredicate<Req>,
+{
+    pub(crate) fn new(mut service: S, shared: Arc<Shared<C, D, R, P>>, req: Req) -> Self {
+        if let Some(budget) = &shared.budget {
+            budget.deposit();
+        }
+        let deadline = shared.deadline.get(&req).map(|d: Deadline| d.instant());
+        let (send, original) = if shared.max_attempts > 1 && shared.predicate.may_retry(&req) {
+            match shared.replay.replay(&req) {
+                Some(copy) => (copy, Some(req)),
+                None => {
+                    shared.emit(EventKind::NotReplayable);
+                    (req, None)
+                }
+            }
+        } else {
+            (req, None)
+        };
+        let future = service.call(send);
+        Self {
+            state: State::Calling { future },
+            attempts: Attempts {
+                service,
+                shared,
+                original,
+                next: None,
+                sent: 1,
+                prev_delay: Duration::ZERO,
+                rng: None,
+                sent_at: deadline.map(|_| Instant::now()),
+                deadline,
+            },
+        }
+    }
+}
+
+impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P>
+where
+    R: Replay<Req>,
+{
+    /// Decides whether `result` is retried. If it is, the budget has paid for the retry, the
+    /// copy to send is in `next`, and the delay to wait comes back.
+    fn plan_retry<Res, E>(&mut self, result: &Result<Res, E>) -> Option<Duration>
+    where
+        C: Classify<Res, E>,
+    {
+        let original = self.original.as_ref()?;
+        let shared = &*self.shared;
+        let Outcome::Failure(failure) = shared.classify.classify(result) else {
+            return None;
+        };
+        if !failure.retryable {
+            return None;
+        }
+        if self.sent >= shared.max_attempts {
+            shared.emit(EventKind::RetriesExhausted {
+                attempts: self.sent,
+            });
+            return None;
+        }
+        let rng = self.rng.get_or_insert_with(|| shared.rng());
+        let computed = shared.backoff.delay(self.sent - 1, self.prev_delay, rng);
+        let delay = shared
+            .backoff
+            .apply_retry_after(computed, failure.retry_after);
+        if let Some(deadline) = self.deadline {
+            // The attempt that just failed is the best estimate of how long the next will take.
+            let now = Instant::now();
+            let estimate = self
+                .sent_at
+                .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+            let remaining = deadline.saturating_duration_since(now);
+            if delay.saturating_add(estimate) >= remaining {
+                shared.emit(EventKind::DeadlineTooNear { remaining });
+                return None;
+            }
+        }
+        let Some(copy) = shared.replay.replay(original) else {
+            shared.emit(EventKind::NotReplayable);
+            self.original = None;
+            return None;
+        };
+        if let Some(budget) = &shared.budget {
+            if !budget.try_withdraw() {
+                shared.emit(EventKind::BudgetExhausted {
+                    attempts: self.sent,
+                });
+                return None;
+            }
+        }
+        self.prev_delay = computed;
+        self.sent += 1;
+        self.next = Some(copy);
+        shared.emit(EventKind::RetryAttempt {
+            attempt: self.sent,
+            delay,
+            reason: failure,
+        });
+        Some(delay)
+    }
+}
+
+impl<S, Req, C, D, R, P> Future for ResponseFuture<S, Req, C, D, R, P>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error>,
+    R: Replay<Req>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(future.poll(cx));
+                    match this.attempts.plan_retry(&result) {
+                        None => return Poll::Ready(result),
+                        Some(delay) if delay.is_zero() => this.state.set(State::Checking),
+                        Some(delay) => this.state.set(State::Sleeping {
+                            sleep: tokio::time::sleep(delay),
+                        }),
+                    }
+                }
+                StateProj::Sleeping { sleep } => {
+                    ready!(sleep.poll(cx));
+                    this.state.set(State::Checking);
+                }
+                StateProj::Checking => {
+                    let attempts = &mut *this.attempts;
+                    ready!(attempts.service.poll_ready(cx))?;
+                    let Some(req) = attempts.next.take() else {
+                        unreachable!("a retry is planned together with its request")
+                    };
+                    if attempts.deadline.is_some() {
+                        attempts.sent_at = Some(Instant::now());
+                    }
+                    let future = attempts.service.call(req);
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+impl<S, Req, C, D, R, P> fmt::Debug for ResponseFuture<S, Req, C, D, R, P>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Calling { .. } => "calling",
+            State::Sleeping { .. } => "sleeping",
+            State::Checking => "checking",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .field("attempts_sent", &self.attempts.sent)
+            .field("name", &self.attempts.shared.name)
+            .finish()
+    }
+}

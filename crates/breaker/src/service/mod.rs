@@ -1,0 +1,209 @@
+//! [`Breaker`], the service a [`BreakerLayer`](crate::BreakerLayer) wraps around another.
+
+pub(crate) mod keyed;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bulwark_policy::{BoxError, Classify};
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::handle::BreakerHandle;
+use crate::state::{Admit, Engine, Refusal, Shared, Ticket};
+
+/// What `poll_ready` decided for the next `call`.
+enum Admitted {
+    /// Go ahead; with a ticket unless the breaker is disabled.
+    Pass(Option<Ticket>),
+    Reject(Option<Duration>),
+}
+
+/// A service guarded by a circuit breaker; made by [`BreakerLayer`](crate::BreakerLayer).
+///
+/// Its `poll_ready` asks the breaker first: while the breaker admits calls it is the inner
+/// service's `poll_ready`; while it rejects, it is `Ready` without touching the inner service
+/// (fail-fast, and `call` answers [`Rejected`](crate::Rejected)) or `Pending` until the breaker
+/// half-opens (backpressure). It never fails for a policy reason. A clone starts unready and
+/// shares the breaker.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use bulwark_breaker::{BreakerLayer, Rejected};
+/// use tower::{service_fn, BoxError, Layer, ServiceExt};
+///
+/// let layer = BreakerLayer::builder().build().unwrap();
+/// let svc = layer.layer(service_fn(|()| async { Ok::<_, BoxError>("hi") }));
+/// layer.handle().force_open();
+/// let err = svc.oneshot(()).await.unwrap_err();
+/// assert!(err.is::<Rejected>());
+/// # }
+/// ```
+pub struct Breaker<S, C> {
+    inner: S,
+    shared: Arc<Shared>,
+    engine: Arc<Engine>,
+    classify: C,
+    admitted: Option<Admitted>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S, C> Breaker<S, C> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>, classify: C) -> Self {
+        let engine = shared.engine();
+        Self {
+            inner,
+            shared,
+            engine,
+            classify,
+            admitted: None,
+            sleep: None,
+        }
+    }
+
+    /// The handle of the breaker this service shares.
+    ///
+    /// ```
+    /// # use tower::Layer;
+    /// let layer = bulwark_breaker::BreakerLayer::builder().build().unwrap();
+    /// let svc = layer.layer(tower::service_fn(|()| async { Ok::<_, tower::BoxError>(()) }));
+    /// svc.handle().force_open();
+    /// assert!(layer.handle().state().rejects());
+    /// ```
+    pub fn handle(&self) -> BreakerHandle {
+        BreakerHandle::new(self.shared.clone())
+    }
+
+    /// The inner service.
+    ///
+    /// ```
+    /// # use tower::Layer;
+    /// let svc = bulwark_breaker::BreakerLayer::builder().build().unwrap().layer(7u8);
+    /// assert_eq!(*svc.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// ```
+    /// # use tower::Layer;
+    /// let mut svc = bulwark_breaker::BreakerLayer::builder().build().unwrap().layer(7u8);
+    /// *svc.get_mut() += 1;
+    /// assert_eq!(svc.into_inner(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// ```
+    /// # use tower::Layer;
+    /// let svc = bulwark_breaker::BreakerLayer::builder().build().unwrap().layer("inner");
+    /// assert_eq!(svc.into_inner(), "inner");
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Waits in backpressure mode: returns `Ready` when the sleep to `until` has already
+    /// elapsed and admission should be asked again.
+    fn wait(&mut self, until: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(until) = until else {
+            return Poll::Pending;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        if sleep.deadline() != until {
+            sleep.as_mut().reset(until);
+        }
+        sleep.as_mut().poll(cx)
+    }
+}
+
+impl<S: Clone, C: Clone> Clone for Breaker<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            engine: self.engine.clone(),
+            classify: self.classify.clone(),
+            admitted: None,
+            sleep: None,
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for Breaker<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("inner", &self.inner)
+            .field("breaker", &self.shared)
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for Breaker<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        loop {
+            match &self.admitted {
+                Some(Admitted::Pass(_)) => return self.inner.poll_ready(cx).map_err(Into::into),
+                Some(Admitted::Reject(_)) => return Poll::Ready(Ok(())),
+                None => {}
+            }
+            if self.engine.is_stale() {
+                self.engine = self.shared.engine();
+            }
+            match self.engine.admit(Some(cx.waker())) {
+                Admit::Pass(ticket) => self.admitted = Some(Admitted::Pass(ticket)),
+                Admit::Reject(Refusal {
+                    retry_after,
+                    wait: None,
+                }) => {
+                    self.admitted = Some(Admitted::Reject(retry_after));
+                }
+                Admit::Reject(Refusal {
+                    wait: Some(until), ..
+                }) => {
+                    if self.wait(until, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.admitted.take() {
+            Some(Admitted::Pass(mut ticket)) => {
+                if let Some(t) = &mut ticket {
+                    t.start();
+                }
+                ResponseFuture::called(self.inner.call(req), ticket, self.classify.clone())
+            }
+            Some(Admitted::Reject(retry_after)) => {
+                self.engine.state.emit_rejected(retry_after);
+                ResponseFuture::rejected(retry_after, self.classify.clone())
+            }
+            None => panic!("Breaker::call before poll_ready returned Ready"),
+        }
+    }
+}

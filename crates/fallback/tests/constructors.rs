@@ -316,3 +316,21 @@ async fn clones_of_the_service_share_the_fallback() {
         2
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_that_is_not_sync_still_gives_a_send_service_and_future() {
+    use tower::util::BoxCloneService;
+    use tower::{service_fn, Layer, Service, ServiceExt};
+
+    fn is_send<T: Send>(t: T) -> T {
+        t
+    }
+    // `BoxCloneService` is `Send` but not `Sync`, like many boxed clients.
+    let backup = BoxCloneService::new(service_fn(
+        |n: u32| async move { Ok::<u32, BoxError>(n + 100) },
+    ));
+    let primary = service_fn(|_: u32| async { Err::<u32, BoxError>("down".into()) });
+    let mut svc = is_send(FallbackLayer::service(backup).layer(primary));
+    let fut = is_send(svc.ready().await.unwrap().call(1));
+    assert_eq!(fut.await.unwrap(), 101);
+}

@@ -10,6 +10,35 @@
 //! - **Header parsers**, total and capped: a malformed header is ignored, and no header can
 //!   make a client wait longer than the cap it chose. [`parse_retry_after`] (both forms),
 //!   [`parse_grpc_timeout`] and [`format_grpc_timeout`], [`parse_pushback`].
+//! - **Replayable bodies.** [`ReplayBody`] keeps a copy of a request body as it streams out,
+//!   up to a cap, so that [`HttpReplay`] can hand retry and fallback another copy.
+//!
+//! # Replaying request bodies
+//!
+//! An `http::Request` with a streaming body (hyper's `Incoming`, axum's or tonic's `Body`)
+//! cannot be cloned: once its bytes are sent, they are gone. [`ReplayBodyLayer`] wraps each
+//! body in a [`ReplayBody`], and [`HttpReplay`] makes copies of the wrapped requests.
+//!
+//! - **The first attempt is never delayed.** Each frame is handed on the moment the body
+//!   yields it; keeping a copy is a reference-count increment for `Bytes` data.
+//! - **Memory is bounded by the cap** (64 KiB by default, [`DEFAULT_MAX_BYTES`]). A body
+//!   whose `Content-Length` or size hint is over the cap is never kept. A body that grows past
+//!   the cap while streaming stops being kept, and what was held is freed at once.
+//! - **Over the cap, a request is sent once, never dropped.** From then on [`HttpReplay`]
+//!   returns `None`, so retry and fallback send the request once and emit
+//!   `EventKind::NotReplayable` (the layers do that, not this crate).
+//! - **Nothing is kept that nobody can ask for.** While a body streams with no other copy
+//!   alive, no later copy can be made, so none of it is kept.
+//! - **Copies stream the same frames**, data and trailers alike, and give the same size
+//!   hint, so hyper frames them the same way.
+//! - **A copy made before the first attempt finished streaming** (retry makes its copy
+//!   before the first send; fallback keeps one too) is served from what is kept and then
+//!   reads on from the body itself: copies may be polled in any order, or at once. If the
+//!   body outgrows the cap (or fails) after such a copy was made, that copy, once it falls
+//!   behind, ends with the body error [`NotReplayable`], so its request fails rather than
+//!   going out truncated.
+//! - The copies of one body share their state through an `Arc` and a `Mutex`. The lock is
+//!   per request, not global, and is held only to take one frame.
 //!
 //! # Example
 //!
@@ -27,6 +56,7 @@
 
 mod grpc;
 mod http_classify;
+mod replay;
 mod retry_after;
 mod status_set;
 
@@ -37,5 +67,8 @@ pub use grpc::code::{Code, CodeSet, GRPC_STATUS};
 pub use grpc::pushback::{parse_pushback, pushback, Pushback, GRPC_RETRY_PUSHBACK_MS};
 pub use grpc::timeout::{format_grpc_timeout, parse_grpc_timeout, GRPC_TIMEOUT};
 pub use http_classify::{HttpClassifier, HttpClassifierBuilder};
+pub use replay::{
+    HttpReplay, NotReplayable, ReplayBody, ReplayBodyLayer, ReplayBodyService, DEFAULT_MAX_BYTES,
+};
 pub use retry_after::{parse_retry_after, retry_after, retry_after_value};
 pub use status_set::StatusSet;

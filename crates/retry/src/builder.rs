@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use bulwark_policy::{
     RetryBudget, SharedHook,
 };
 
+use crate::handle::Settings;
 use crate::layer::Shared;
 use crate::{AnyRequest, RetryConfig, RetryLayer};
 
@@ -422,17 +422,18 @@ impl<C, D, R, P> RetryBuilder<C, D, R, P> {
         };
         Ok(RetryLayer {
             shared: Arc::new(Shared {
-                max_attempts: self.max_attempts,
-                backoff,
-                budget,
+                settings: Arc::new(Settings::new(
+                    self.max_attempts,
+                    backoff,
+                    budget,
+                    self.name,
+                    self.hook,
+                    self.seed,
+                )),
                 classify: self.classify,
                 deadline: self.deadline,
                 replay: self.replay,
                 predicate: self.predicate,
-                name: self.name,
-                hook: self.hook,
-                seed: self.seed,
-                seeded: AtomicU64::new(0),
             }),
         })
     }

@@ -25,7 +25,8 @@ use bulwark_policy::{Backoff, BudgetConfig, ConfigError};
 pub struct RetryConfig {
     /// The number of attempts, the first included; at least 1. Default 3.
     pub max_attempts: u32,
-    /// The delay before each retry, and the cap on a server's `retry_after`. Default
+    /// The delay before each retry, and (its `retry_after_cap`, or `ignore_retry_after` in a
+    /// config file) the cap on a server's `retry_after`. Default
     /// [`Backoff::default`]: exponential from 100 ms, doubling, at most 10 s, full jitter,
     /// server hints honoured up to 30 s.
     pub backoff: Backoff,

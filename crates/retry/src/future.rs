@@ -93,21 +93,22 @@ where
     P: RetryPredicate<Req>,
 {
     pub(crate) fn new(mut service: S, shared: Arc<Shared<C, D, R, P>>, req: Req) -> Self {
-        if let Some(budget) = &shared.budget {
+        if let Some(budget) = &shared.settings.budget {
             budget.deposit();
         }
         let deadline = shared.deadline.get(&req).map(|d: Deadline| d.instant());
-        let (send, original) = if shared.max_attempts > 1 && shared.predicate.may_retry(&req) {
-            match shared.replay.replay(&req) {
-                Some(copy) => (copy, Some(req)),
-                None => {
-                    shared.emit(EventKind::NotReplayable);
-                    (req, None)
+        let (send, original) =
+            if shared.settings.max_attempts() > 1 && shared.predicate.may_retry(&req) {
+                match shared.replay.replay(&req) {
+                    Some(copy) => (copy, Some(req)),
+                    None => {
+                        shared.settings.emit(EventKind::NotReplayable);
+                        (req, None)
+                    }
                 }
-            }
-        } else {
-            (req, None)
-        };
+            } else {
+                (req, None)
+            };
         let future = service.call(send);
         Self {
             state: State::Calling { future },
@@ -137,24 +138,27 @@ where
         C: Classify<Res, E>,
     {
         let original = self.original.as_ref()?;
-        let shared = &*self.shared;
-        let Outcome::Failure(failure) = shared.classify.classify(result) else {
+        let Outcome::Failure(failure) = self.shared.classify.classify(result) else {
             return None;
         };
         if !failure.retryable {
             return None;
         }
-        if self.sent >= shared.max_attempts {
-            shared.emit(EventKind::RetriesExhausted {
+        let settings = &*self.shared.settings;
+        if self.sent >= settings.max_attempts() {
+            settings.emit(EventKind::RetriesExhausted {
                 attempts: self.sent,
             });
             return None;
         }
-        let rng = self.rng.get_or_insert_with(|| shared.rng());
-        let computed = shared.backoff.delay(self.sent - 1, self.prev_delay, rng);
-        let delay = shared
-            .backoff
-            .apply_retry_after(computed, failure.retry_after);
+        let rng = self.rng.get_or_insert_with(|| settings.rng());
+        let (computed, delay) = settings.with_backoff(|backoff| {
+            let computed = backoff.delay(self.sent - 1, self.prev_delay, rng);
+            (
+                computed,
+                backoff.apply_retry_after(computed, failure.retry_after),
+            )
+        });
         if let Some(deadline) = self.deadline {
             // The attempt that just failed is the best estimate of how long the next will take.
             let now = Instant::now();
@@ -163,27 +167,28 @@ where
                 .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
             let remaining = deadline.saturating_duration_since(now);
             if delay.saturating_add(estimate) >= remaining {
-                shared.emit(EventKind::DeadlineTooNear { remaining });
+                settings.emit(EventKind::DeadlineTooNear { remaining });
                 return None;
             }
         }
-        let Some(copy) = shared.replay.replay(original) else {
-            shared.emit(EventKind::NotReplayable);
+        let Some(copy) = self.shared.replay.replay(original) else {
+            settings.emit(EventKind::NotReplayable);
             self.original = None;
             return None;
         };
-        if let Some(budget) = &shared.budget {
+        if let Some(budget) = &settings.budget {
             if !budget.try_withdraw() {
-                shared.emit(EventKind::BudgetExhausted {
+                settings.emit(EventKind::BudgetExhausted {
                     attempts: self.sent,
                 });
                 return None;
             }
         }
+        // The backoff's own delay, not a server's hint, is what decorrelated jitter grows from.
         self.prev_delay = computed;
         self.sent += 1;
         self.next = Some(copy);
-        shared.emit(EventKind::RetryAttempt {
+        settings.emit(EventKind::RetryAttempt {
             attempt: self.sent,
             delay,
             reason: failure,
@@ -248,7 +253,7 @@ where
         f.debug_struct("ResponseFuture")
             .field("state", &state)
             .field("attempts_sent", &self.attempts.sent)
-            .field("name", &self.attempts.shared.name)
+            .field("name", &self.attempts.shared.settings.name)
             .finish()
     }
 }

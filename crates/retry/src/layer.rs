@@ -1,17 +1,13 @@
 //! The layer: one retry instance, shared by every service it wraps.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bulwark_policy::{
-    Backoff, CloneReplay, ErrorsAsFailures, Event, EventKind, ExtensionsDeadline, RetryBudget, Rng,
-    SharedHook,
-};
+use bulwark_policy::{Backoff, CloneReplay, ErrorsAsFailures, ExtensionsDeadline, RetryBudget};
 use tower_layer::Layer;
 
-use crate::{AnyRequest, Retry, RetryBuilder};
+use crate::handle::Settings;
+use crate::{AnyRequest, Retry, RetryBuilder, RetryHandle};
 
 /// Retries failed calls of the services it wraps, within a budget, honouring the server's
 /// `retry_after` and the request's deadline.
@@ -44,32 +40,11 @@ pub struct RetryLayer<C = ErrorsAsFailures, D = ExtensionsDeadline, R = CloneRep
 
 /// What every service and future of one layer shares.
 pub(crate) struct Shared<C, D, R, P> {
-    pub(crate) max_attempts: u32,
-    pub(crate) backoff: Backoff,
-    pub(crate) budget: Option<Arc<RetryBudget>>,
+    pub(crate) settings: Arc<Settings>,
     pub(crate) classify: C,
     pub(crate) deadline: D,
     pub(crate) replay: R,
     pub(crate) predicate: P,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) hook: SharedHook,
-    pub(crate) seed: Option<u64>,
-    /// Counts the requests that needed a generator, so seeded ones still differ.
-    pub(crate) seeded: AtomicU64,
-}
-
-impl<C, D, R, P> Shared<C, D, R, P> {
-    pub(crate) fn emit(&self, kind: EventKind) {
-        self.hook.emit(|| Event::new(&self.name, kind));
-    }
-
-    /// The jitter source of one request, made only when it first needs a delay.
-    pub(crate) fn rng(&self) -> Rng {
-        match self.seed {
-            Some(seed) => Rng::new(seed.wrapping_add(self.seeded.fetch_add(1, Ordering::Relaxed))),
-            None => Rng::from_entropy(),
-        }
-    }
 }
 
 impl RetryLayer {
@@ -110,6 +85,17 @@ impl Default for RetryLayer {
 }
 
 impl<C, D, R, P> RetryLayer<C, D, R, P> {
+    /// A handle that reads and changes the attempts and the backoff while the layer runs.
+    ///
+    /// ```
+    /// let layer = bulwark_retry::RetryLayer::default();
+    /// layer.handle().set_max_attempts(2).unwrap();
+    /// assert_eq!(layer.max_attempts(), 2);
+    /// ```
+    pub fn handle(&self) -> RetryHandle {
+        RetryHandle::new(self.shared.settings.clone())
+    }
+
     /// The budget every wrapped service draws on, if there is one.
     ///
     /// ```
@@ -122,7 +108,7 @@ impl<C, D, R, P> RetryLayer<C, D, R, P> {
     /// # }
     /// ```
     pub fn budget(&self) -> Option<&Arc<RetryBudget>> {
-        self.shared.budget.as_ref()
+        self.shared.settings.budget.as_ref()
     }
 
     /// The number of attempts, the first included.
@@ -131,7 +117,7 @@ impl<C, D, R, P> RetryLayer<C, D, R, P> {
     /// assert_eq!(bulwark_retry::RetryLayer::default().max_attempts(), 3);
     /// ```
     pub fn max_attempts(&self) -> u32 {
-        self.shared.max_attempts
+        self.shared.settings.max_attempts()
     }
 
     /// The backoff, with the cap on server hints that applies.
@@ -143,8 +129,8 @@ impl<C, D, R, P> RetryLayer<C, D, R, P> {
     /// let layer = RetryLayer::builder().honor_retry_after(Duration::from_secs(2)).build().unwrap();
     /// assert_eq!(layer.backoff().get_retry_after_cap(), Some(Duration::from_secs(2)));
     /// ```
-    pub fn backoff(&self) -> &Backoff {
-        &self.shared.backoff
+    pub fn backoff(&self) -> Backoff {
+        self.shared.settings.with_backoff(Backoff::clone)
     }
 
     /// The name its events carry.
@@ -153,7 +139,7 @@ impl<C, D, R, P> RetryLayer<C, D, R, P> {
     /// assert_eq!(bulwark_retry::RetryLayer::default().name(), "retry");
     /// ```
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.shared.settings.name
     }
 }
 
@@ -184,16 +170,11 @@ impl<C, D, R, P> fmt::Debug for RetryLayer<C, D, R, P> {
 impl<C, D, R, P> fmt::Debug for Shared<C, D, R, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("name", &self.name)
-            .field("max_attempts", &self.max_attempts)
-            .field("backoff", &self.backoff)
-            .field("budget", &self.budget)
+            .field("settings", &self.settings)
             .field("classify", &std::any::type_name::<C>())
             .field("deadline", &std::any::type_name::<D>())
             .field("replay", &std::any::type_name::<R>())
             .field("predicate", &std::any::type_name::<P>())
-            .field("hook", &self.hook)
-            .field("seed", &self.seed)
             .finish()
     }
 }

@@ -94,6 +94,12 @@
 //! original itself is sent, once, with a `NotReplayable` event: a request is never failed, nor
 //! dropped silently, for being unreplayable.
 //!
+//! # Changing settings at run time
+//!
+//! [`RetryLayer::handle`] gives a [`RetryHandle`] that reads and replaces the attempts and the
+//! backoff of every service the layer made, validated as the builder validates them; the
+//! backoff sits behind a lock that only a retry decision reads.
+//!
 //! # With a timeout
 //!
 //! Put a `TimeoutLayer` *outside* this layer and it bounds the whole exchange, retries and
@@ -121,6 +127,7 @@
 mod builder;
 mod config;
 mod future;
+mod handle;
 mod layer;
 mod predicate;
 mod service;
@@ -128,6 +135,7 @@ mod service;
 pub use builder::RetryBuilder;
 pub use config::RetryConfig;
 pub use future::ResponseFuture;
+pub use handle::RetryHandle;
 pub use layer::RetryLayer;
 pub use predicate::{AnyRequest, IdempotentMethods, RetryPredicate};
 pub use service::Retry;

@@ -245,3 +245,32 @@ async fn a_request_that_stops_being_replayable_returns_the_last_result() {
     ));
     assert_eq!(kinds[1..], [EventKind::NotReplayable]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_handle_changes_attempts_and_backoff_for_every_service() {
+    let layer = RetryLayer::builder()
+        .max_attempts(2)
+        .backoff(quick())
+        .deadline(IgnoreDeadline)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let up = failing();
+    let svc = layer.layer(up.clone());
+    assert_eq!(svc.clone().oneshot(0).await, Err(Boom(1)));
+
+    handle.set_max_attempts(4).unwrap();
+    handle
+        .set_backoff(Backoff::constant(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(svc.clone().oneshot(0).await, Err(Boom(5)));
+    assert_eq!(
+        up.calls.gaps(),
+        [10, 0, 50, 50, 50].map(Duration::from_millis),
+        "the new settings apply to the clone made before the change"
+    );
+
+    handle.set_max_attempts(1).unwrap();
+    assert_eq!(svc.oneshot(0).await, Err(Boom(6)), "retries are off");
+    assert_eq!(up.calls.count(), 7);
+}

@@ -9,7 +9,7 @@ use bulwark_policy::{BoxError, ConfigError, Hook, Rng, SharedHook};
 use tokio::time::Instant;
 
 use crate::config::{ChaosConfig, Latency, OutageAnswer, OutageWindow};
-use crate::handle::{no_response, Controls, Settings};
+use crate::handle::{no_error, no_response, Controls, Settings};
 use crate::layer::Shared;
 use crate::{ChaosLayer, Injected};
 
@@ -49,7 +49,7 @@ pub struct ChaosBuilder<Res, E = BoxError> {
     name: Option<Cow<'static, str>>,
     start: Option<Instant>,
     hook: SharedHook,
-    error: Box<dyn Fn() -> E + Send + Sync>,
+    error: Option<Box<dyn Fn() -> E + Send + Sync>>,
     response: Option<Box<dyn Fn() -> Res + Send + Sync>>,
 }
 
@@ -61,7 +61,7 @@ impl<Res> ChaosBuilder<Res> {
             start: None,
             hook: SharedHook::none(),
             // `Injected` has no size, so boxing it does not allocate.
-            error: Box::new(|| Injected::new().into()),
+            error: Some(Box::new(|| Injected::new().into())),
             response: None,
         }
     }
@@ -276,7 +276,43 @@ impl<Res, E> ChaosBuilder<Res, E> {
             name: self.name,
             start: self.start,
             hook: self.hook,
-            error: Box::new(error),
+            error: Some(Box::new(error)),
+            response: self.response,
+        }
+    }
+
+    /// Injects no errors — only delays, chosen responses, and outages answered with
+    /// [`OutageAnswer::Response`] — so the error type can be any type the inner error converts
+    /// into, such as `Infallible` for an axum `Router::layer`.
+    ///
+    /// [`build`](Self::build) then refuses an error rate above 0, and outage windows answered
+    /// with an error; the handle refuses to set an error rate.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bulwark_chaos::ChaosLayer;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = ChaosLayer::builder()
+    ///     .response_rate(1.0)
+    ///     .response_with(|| 503u16)
+    ///     .without_errors::<Infallible>()
+    ///     .build()
+    ///     .unwrap();
+    /// let svc = layer.layer(service_fn(|_: ()| async { Ok::<u16, Infallible>(200) }));
+    /// let answer: Result<u16, Infallible> = svc.oneshot(()).await;
+    /// assert_eq!(answer, Ok(503));
+    /// assert!(layer.handle().set_error_rate(0.1).is_err());
+    /// # }
+    /// ```
+    pub fn without_errors<E2>(self) -> ChaosBuilder<Res, E2> {
+        ChaosBuilder {
+            config: self.config,
+            name: self.name,
+            start: self.start,
+            hook: self.hook,
+            error: None,
             response: self.response,
         }
     }
@@ -302,8 +338,9 @@ impl<Res, E> ChaosBuilder<Res, E> {
     /// Checks the settings and makes the layer.
     ///
     /// It refuses rates outside 0..=1, latency with `min > max`, outage windows with
-    /// `end <= start`, and a response rate or [`OutageAnswer::Response`] without
-    /// [`response_with`](Self::response_with). Unless [`start_at`](Self::start_at) was given,
+    /// `end <= start`, a response rate or [`OutageAnswer::Response`] without
+    /// [`response_with`](Self::response_with), and errors asked for after
+    /// [`without_errors`](Self::without_errors). Unless [`start_at`](Self::start_at) was given,
     /// outage windows are measured from now, on tokio's clock.
     ///
     /// ```
@@ -319,6 +356,15 @@ impl<Res, E> ChaosBuilder<Res, E> {
     pub fn build(self) -> Result<ChaosLayer<Res, E>, ConfigError> {
         let config = self.config;
         config.validate()?;
+        let has_error = self.error.is_some();
+        if !has_error {
+            if config.error_rate > 0.0 {
+                return Err(no_error("error_rate"));
+            }
+            if config.outage_answer == OutageAnswer::Error && !config.outages.is_empty() {
+                return Err(no_error("outage_answer"));
+            }
+        }
         let has_response = self.response.is_some();
         if !has_response {
             if config.response_rate > 0.0 {
@@ -343,6 +389,7 @@ impl<Res, E> ChaosBuilder<Res, E> {
             latency: config.latency,
             outages: config.outages,
             outage_answer: config.outage_answer,
+            has_error,
             has_response,
             start: self.start.unwrap_or_else(Instant::now),
             name,

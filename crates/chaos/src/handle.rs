@@ -57,6 +57,7 @@ pub(crate) struct Controls {
     // cross, `Rng::duration_between` returns `min`.
     latency_min: AtomicU64,
     latency_max: AtomicU64,
+    has_error: bool,
     has_response: bool,
     seed: u64,
     start: Instant,
@@ -78,6 +79,7 @@ pub(crate) struct Settings {
     pub(crate) latency: Latency,
     pub(crate) outages: Vec<OutageWindow>,
     pub(crate) outage_answer: OutageAnswer,
+    pub(crate) has_error: bool,
     pub(crate) has_response: bool,
     pub(crate) start: Instant,
     pub(crate) name: Cow<'static, str>,
@@ -97,6 +99,7 @@ impl Controls {
             latency_rate: AtomicU64::new(s.latency_rate.to_bits()),
             latency_min: AtomicU64::new(nanos(s.latency.min)),
             latency_max: AtomicU64::new(nanos(s.latency.max)),
+            has_error: s.has_error,
             has_response: s.has_response,
             seed: s.seed,
             start: s.start,
@@ -319,7 +322,8 @@ impl ChaosHandle {
     }
 
     /// Sets the probability that a call fails with an injected error; refuses one outside
-    /// 0..=1.
+    /// 0..=1, or above 0 when the layer was built
+    /// [`without_errors`](crate::ChaosBuilder::without_errors).
     ///
     /// ```
     /// let handle = bulwark_chaos::ChaosLayer::<()>::builder().build().unwrap().handle();
@@ -330,6 +334,9 @@ impl ChaosHandle {
     /// ```
     pub fn set_error_rate(&self, rate: f64) -> Result<(), ConfigError> {
         check_rate("error_rate", rate)?;
+        if rate > 0.0 && !self.controls.has_error {
+            return Err(no_error("error_rate"));
+        }
         self.controls.error_rate.store(rate.to_bits(), Relaxed);
         Ok(())
     }
@@ -516,5 +523,13 @@ pub(crate) fn no_response(field: &'static str) -> ConfigError {
     ConfigError::new(
         field,
         "there is no response to inject: give one with `ChaosBuilder::response_with`",
+    )
+}
+
+/// The complaint when an error is asked for from a layer built without errors.
+pub(crate) fn no_error(field: &'static str) -> ConfigError {
+    ConfigError::new(
+        field,
+        "the layer was built `without_errors`: there is no error to inject",
     )
 }

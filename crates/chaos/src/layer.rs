@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bulwark_policy::{BoxError, ConfigError};
 use tower_layer::Layer;
 
-use crate::handle::Controls;
+use crate::handle::{Action, Controls};
 use crate::{Chaos, ChaosBuilder, ChaosConfig, ChaosHandle};
 
 /// Injects errors, latency, chosen responses and outages into the services it wraps.
@@ -47,16 +47,20 @@ pub struct ChaosLayer<Res, E = BoxError> {
 /// The controls, and the closures that make injected answers.
 pub(crate) struct Shared<Res, E> {
     pub(crate) controls: Arc<Controls>,
-    pub(crate) error: Box<dyn Fn() -> E + Send + Sync>,
+    pub(crate) error: Option<Box<dyn Fn() -> E + Send + Sync>>,
     pub(crate) response: Option<Box<dyn Fn() -> Res + Send + Sync>>,
 }
 
 impl<Res, E> Shared<Res, E> {
-    /// The injected response; the error if there is none, which `build` rules out.
-    pub(crate) fn respond(&self) -> Result<Res, E> {
-        match &self.response {
-            Some(response) => Ok(response()),
-            None => Err((self.error)()),
+    /// The injected answer the action calls for, or `None` to call the inner service.
+    ///
+    /// `build` and the handle never let a rate or an outage ask for an answer there is no
+    /// closure for; were one missing, the call would go through rather than panic.
+    pub(crate) fn answer(&self, action: Action) -> Option<Result<Res, E>> {
+        match action {
+            Action::Call => None,
+            Action::Error => self.error.as_ref().map(|error| Err(error())),
+            Action::Response => self.response.as_ref().map(|response| Ok(response())),
         }
     }
 }

@@ -81,16 +81,22 @@
 //! default is a boxed [`Injected`], the way bulwark's other layers add their errors. Boxing
 //! `Injected` does not allocate: it has no size.
 //!
+//! For a stack whose error type is fixed — `Infallible` under axum's `Router::layer` —
+//! [`ChaosBuilder::without_errors`] chooses any `E` the inner error converts into and injects
+//! only delays and responses.
+//!
 //! The closures take no arguments: a fault does not depend on the request. They are called
 //! once per injected answer.
 //!
 //! # Readiness
 //!
 //! `poll_ready` forwards to the inner service and never fails for a reason of its own, so the
-//! chaos layer never changes the back-pressure a caller sees. When a fault replaces the call,
-//! the inner service stays ready, its readiness reserved and unused until the next call.
-//! Deciding the fault in `poll_ready` instead would fix which call gets it before the request
-//! is seen, and an outage that begins between `poll_ready` and `call` would still need this.
+//! chaos layer never changes the back-pressure a caller sees, even during an outage. When a
+//! fault replaces the call, the inner service's readiness was reserved for nothing: it stays
+//! reserved, unused, and the next call uses it. Reserving readiness only for calls that will
+//! reach the inner service would mean deciding the fault in `poll_ready`, before the request
+//! exists, and a call made just after an outage ended would then have no ready service to
+//! go to.
 //!
 //! A delayed call takes the ready inner service into its response future and calls it when
 //! the delay ends, leaving a fresh clone to be polled for the next call (tower's

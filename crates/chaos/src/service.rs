@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use crate::future::{Next, ResponseFuture};
-use crate::handle::Action;
 use crate::layer::Shared;
 use crate::ChaosHandle;
 
@@ -112,25 +111,18 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         let plan = self.shared.controls.plan();
-        let answer = match plan.action {
-            Action::Call if plan.delay.is_zero() => {
-                return ResponseFuture::calling(self.inner.call(request))
-            }
-            Action::Call => {
+        match (self.shared.answer(plan.action), plan.delay.is_zero()) {
+            (None, true) => ResponseFuture::calling(self.inner.call(request)),
+            (None, false) => {
                 // The ready service goes with the request, to be called when the delay ends.
                 let fresh = self.inner.clone();
                 let service = mem::replace(&mut self.inner, fresh);
-                return ResponseFuture::delayed(plan.delay, Next::Call { service, request });
+                ResponseFuture::delayed(plan.delay, Next::Call { service, request })
             }
             // An injected answer leaves the inner service ready, its readiness unused, for the
             // next call.
-            Action::Error => Err((self.shared.error)()),
-            Action::Response => self.shared.respond(),
-        };
-        if plan.delay.is_zero() {
-            ResponseFuture::injected(answer)
-        } else {
-            ResponseFuture::delayed(plan.delay, Next::Answer(answer))
+            (Some(answer), true) => ResponseFuture::injected(answer),
+            (Some(answer), false) => ResponseFuture::delayed(plan.delay, Next::Answer(answer)),
         }
     }
 }

@@ -225,3 +225,45 @@ fn an_error_closure_of_the_inner_type_passes_inner_errors_through_unboxed() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_errors_the_error_type_is_free_and_errors_are_refused() {
+    use std::convert::Infallible;
+    use tower::{service_fn, ServiceExt};
+
+    let inner = service_fn(|n: u32| async move { Ok::<u32, Infallible>(n) });
+    let build = || {
+        ChaosLayer::builder()
+            .response_with(|| 503)
+            .without_errors::<Infallible>()
+    };
+    assert_eq!(
+        build().error_rate(0.1).build().unwrap_err().field(),
+        "error_rate"
+    );
+    let dark = build().outage(Duration::ZERO, Duration::from_secs(1));
+    assert_eq!(dark.build().unwrap_err().field(), "outage_answer");
+
+    let layer = build()
+        .outage(Duration::from_secs(1), Duration::from_secs(2))
+        .outage_answer(bulwark_chaos::OutageAnswer::Response)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    assert_eq!(
+        handle.set_error_rate(0.5).unwrap_err().field(),
+        "error_rate"
+    );
+    assert_eq!(handle.error_rate(), 0.0);
+
+    let svc = layer.layer(inner);
+    let answer: Result<u32, Infallible> = svc.clone().oneshot(1).await;
+    assert_eq!(answer, Ok(1));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(svc.clone().oneshot(2).await, Ok(503));
+    handle.set_response_rate(1.0).unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(svc.oneshot(3).await, Ok(503));
+    let stats = handle.stats();
+    assert_eq!((stats.outages, stats.responses, stats.errors), (1, 1, 0));
+}

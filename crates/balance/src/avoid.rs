@@ -35,11 +35,21 @@ pub struct LastEndpoint(Arc<AtomicU64>);
 
 impl LastEndpoint {
     /// An empty cell.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_balance::LastEndpoint::new().get(), None);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The balancer's id of the endpoint the last attempt went to, if any went.
+    ///
+    /// ```
+    /// let cell = bulwark_balance::LastEndpoint::new();
+    /// cell.set(3);
+    /// assert_eq!(cell.get(), Some(3));
+    /// ```
     pub fn get(&self) -> Option<u64> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
@@ -48,6 +58,12 @@ impl LastEndpoint {
     }
 
     /// Records the endpoint an attempt went to; ids are never 0.
+    ///
+    /// ```
+    /// let cell = bulwark_balance::LastEndpoint::new();
+    /// cell.clone().set(9);
+    /// assert_eq!(cell.get(), Some(9));
+    /// ```
     pub fn set(&self, id: u64) {
         self.0.store(id, Ordering::Relaxed);
     }
@@ -70,6 +86,11 @@ impl LastEndpoint {
 /// ```
 pub trait LastEndpointAccess<Req>: Clone + Send + Sync + 'static {
     /// The request's cell, if it carries one.
+    ///
+    /// ```
+    /// use bulwark_balance::{ExtensionsLastEndpoint, LastEndpointAccess};
+    /// assert!(ExtensionsLastEndpoint.last_endpoint(&http::Request::new(())).is_none());
+    /// ```
     fn last_endpoint<'a>(&self, req: &'a Req) -> Option<&'a LastEndpoint>;
 }
 
@@ -133,6 +154,11 @@ pub struct LastEndpointLayer(());
 
 impl LastEndpointLayer {
     /// The layer.
+    ///
+    /// ```
+    /// let layer = bulwark_balance::LastEndpointLayer::new();
+    /// # let _ = layer;
+    /// ```
     pub const fn new() -> Self {
         Self(())
     }
@@ -162,6 +188,12 @@ pub struct TrackLastEndpoint<S> {
 
 impl<S> TrackLastEndpoint<S> {
     /// The wrapped service.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// let svc = bulwark_balance::LastEndpointLayer::new().layer(5u8);
+    /// assert_eq!(*svc.get_ref(), 5);
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }

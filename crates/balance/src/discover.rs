@@ -2,8 +2,13 @@
 //!
 //! The stream is shared by every clone of the balancer, behind a mutex that is only ever
 //! *tried*: whichever clone gets it in `poll_ready` drains the changes that are ready, and the
-//! others go on with the list as it is, so discovery never makes a request wait. A change is
-//! picked up by the next `poll_ready` of any clone after the stream yields it.
+//! others go on with the list as it is, so discovery never makes a request wait. The stream is
+//! polled with a waker that wakes every clone waiting for the list to change, so a clone that
+//! is pending (no endpoint yet, or none ready) hears of a new endpoint at once.
+//!
+//! While the list is empty and the stream has not ended, `poll_ready` waits for discovery
+//! rather than failing with `NoEndpoint`: at start-up, the first requests wait for the first
+//! endpoints. Put a timeout around the balancer to bound that wait.
 //!
 //! `Insert` of a key already present replaces that endpoint; `Remove` takes it out of
 //! rotation at once, while requests already sent to it finish normally. A discovery error
@@ -47,17 +52,22 @@ impl<K, S> ErasedDiscover<K, S> {
 }
 
 impl<K: PartialEq + Display, S> Shared<K, S> {
-    /// Applies every change the stream has ready, unless another clone is doing so.
-    pub(crate) fn poll_discover(&self, cx: &mut Context<'_>) {
+    /// Applies every change the stream has ready, unless another clone is doing so; whether
+    /// discovery may still bring endpoints.
+    ///
+    /// The stream is polled with the waiters' waker, so whatever it yields next wakes every
+    /// clone that waits for the list to change.
+    pub(crate) fn poll_discover(&self) -> bool {
         let Some(slot) = &self.discover else {
-            return;
+            return false;
         };
         let Ok(mut guard) = slot.try_lock() else {
-            return;
+            return true;
         };
+        let mut cx = Context::from_waker(&self.discover_waker);
         while let Some(d) = guard.as_mut() {
-            match (d.0)(cx) {
-                Poll::Pending => return,
+            match (d.0)(&mut cx) {
+                Poll::Pending => return true,
                 Poll::Ready(Some(Ok(Change::Insert(key, svc)))) => self.insert(key, svc, 1),
                 Poll::Ready(Some(Ok(Change::Remove(key)))) => {
                     self.remove(&key);
@@ -73,6 +83,7 @@ impl<K: PartialEq + Display, S> Shared<K, S> {
                 Poll::Ready(None) => *guard = None,
             }
         }
+        false
     }
 }
 

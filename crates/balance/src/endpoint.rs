@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Wake, Waker};
 
 use bulwark_policy::{Rng, SharedHook};
 use tokio::time::Instant;
@@ -100,6 +101,39 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) type List<K, S> = Arc<Vec<Arc<Endpoint<K, S>>>>;
 
+/// The tasks of balancer clones waiting for the endpoint list to change.
+///
+/// The discovery stream is polled with a waker made from this list, so an item wakes every
+/// waiting clone, not only the one that happened to poll the stream last (which may be gone).
+#[derive(Debug, Default)]
+pub(crate) struct Waiters(Mutex<Vec<Waker>>);
+
+impl Waiters {
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut waiters = lock(&self.0);
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *lock(&self.0));
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_all();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_all();
+    }
+}
+
 /// One balancer, shared by all its clones and handles.
 pub(crate) struct Shared<K, S> {
     pub(crate) cluster: Arc<Cluster>,
@@ -114,6 +148,9 @@ pub(crate) struct Shared<K, S> {
     seed: u64,
     clones: AtomicU64,
     pub(crate) discover: Option<Mutex<Option<ErasedDiscover<K, S>>>>,
+    pub(crate) waiters: Arc<Waiters>,
+    /// Wakes every waiter; what the discovery stream is polled with.
+    pub(crate) discover_waker: Waker,
 }
 
 impl<K: fmt::Debug, S> fmt::Debug for Shared<K, S> {
@@ -133,6 +170,7 @@ impl<K, S> Shared<K, S> {
         seed: u64,
         discover: Option<ErasedDiscover<K, S>>,
     ) -> Self {
+        let waiters = Arc::new(Waiters::default());
         Self {
             cluster: Arc::new(cluster),
             strategy,
@@ -144,6 +182,8 @@ impl<K, S> Shared<K, S> {
             seed,
             clones: AtomicU64::new(0),
             discover: discover.map(|d| Mutex::new(Some(d))),
+            discover_waker: Waker::from(waiters.clone()),
+            waiters,
         }
     }
 
@@ -176,6 +216,8 @@ impl<K, S> Shared<K, S> {
         self.cluster.total.store(next.len(), Ordering::Relaxed);
         *list = Arc::new(next);
         self.version.fetch_add(1, Ordering::Release);
+        drop(list);
+        self.waiters.wake_all();
         true
     }
 

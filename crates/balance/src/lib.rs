@@ -53,8 +53,11 @@
 //!   be unready. An endpoint clone that answers `Pending` is parked (its waker stays
 //!   registered) and the pick moves on, so one slow endpoint never holds up a request another
 //!   could take. If every endpoint is pending, so is the balancer, and whichever wakes first
-//!   takes the call.
+//!   takes the call; so does a change to the endpoint list (a handle's insert, a discovered
+//!   endpoint), which wakes every waiting clone.
 //! - An endpoint whose `poll_ready` returns an error is removed from the balancer.
+//! - While the list is empty and a `Discover` stream may still add endpoints, `poll_ready`
+//!   waits for it.
 //! - When no endpoint is left at all, `poll_ready` still returns `Ready(Ok)` and the call fails
 //!   at once with [`NoEndpoint`] (and a [`NoEndpoint`](bulwark_policy::EventKind::NoEndpoint)
 //!   event), like `load_shed`: an `Err` from `poll_ready` would tell the caller to discard the

@@ -78,11 +78,20 @@ impl Default for OutlierDetection {
 
 impl OutlierDetection {
     /// A builder starting from the defaults.
+    ///
+    /// ```
+    /// let o = bulwark_balance::OutlierDetection::builder().build().unwrap();
+    /// assert_eq!(o, bulwark_balance::OutlierDetection::default());
+    /// ```
     pub fn builder() -> OutlierDetectionBuilder {
         OutlierDetectionBuilder::default()
     }
 
     /// After how many consecutive failures an endpoint is ejected, if that rule is on.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_balance::OutlierDetection::default().get_consecutive_failures(), Some(5));
+    /// ```
     pub fn get_consecutive_failures(&self) -> Option<u32> {
         self.consecutive_failures
     }
@@ -163,6 +172,11 @@ impl Default for OutlierDetectionBuilder {
 
 impl OutlierDetectionBuilder {
     /// Ejects after `n` failures in a row; `None` turns the rule off. Default 5.
+    ///
+    /// ```
+    /// let o = bulwark_balance::OutlierDetection::builder().consecutive_failures(Some(2)).build().unwrap();
+    /// assert_eq!(o.get_consecutive_failures(), Some(2));
+    /// ```
     pub fn consecutive_failures(mut self, n: Option<u32>) -> Self {
         self.consecutive_failures = n;
         self
@@ -170,6 +184,15 @@ impl OutlierDetectionBuilder {
 
     /// Ejects an endpoint whose failures reach `percent` (in `0..=100`) of its calls within one
     /// `interval`, once it has had `min_requests` calls in it. Off by default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let o = bulwark_balance::OutlierDetection::builder()
+    ///     .consecutive_failures(None)
+    ///     .failure_percentage(25.0, 50, Duration::from_secs(30))
+    ///     .build();
+    /// assert!(o.is_ok());
+    /// ```
     pub fn failure_percentage(
         mut self,
         percent: f64,
@@ -185,18 +208,36 @@ impl OutlierDetectionBuilder {
     }
 
     /// The first ejection's length; the `n`-th in a row lasts `n` times as long. Default 30 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let o = bulwark_balance::OutlierDetection::builder().base_ejection_time(Duration::from_secs(1)).build().unwrap();
+    /// assert_eq!(o.get_base_ejection_time(), Duration::from_secs(1));
+    /// ```
     pub fn base_ejection_time(mut self, base: Duration) -> Self {
         self.base_ejection_time = base;
         self
     }
 
     /// The longest ejection. Default 300 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let b = bulwark_balance::OutlierDetection::builder();
+    /// assert!(b.max_ejection_time(Duration::from_secs(1)).build().is_err(), "shorter than the base");
+    /// ```
     pub fn max_ejection_time(mut self, max: Duration) -> Self {
         self.max_ejection_time = max;
         self
     }
 
     /// Spreads ejection times by ± this fraction (in `0..=1`), still capped. Default 0.
+    ///
+    /// ```
+    /// let b = bulwark_balance::OutlierDetection::builder();
+    /// assert!(b.clone().ejection_jitter(0.2).build().is_ok());
+    /// assert!(b.ejection_jitter(1.5).build().is_err());
+    /// ```
     pub fn ejection_jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction;
         self
@@ -204,6 +245,11 @@ impl OutlierDetectionBuilder {
 
     /// At most this percentage (in `0..=100`) of endpoints is ejected at once, and at least one
     /// when it is above zero. Default 10.
+    ///
+    /// ```
+    /// let o = bulwark_balance::OutlierDetection::builder().max_ejection_percent(30.0).build().unwrap();
+    /// assert_eq!(o.get_max_ejection_percent(), 30.0);
+    /// ```
     pub fn max_ejection_percent(mut self, percent: f64) -> Self {
         self.max_ejection_percent = percent;
         self
@@ -211,12 +257,22 @@ impl OutlierDetectionBuilder {
 
     /// Below this percentage (in `0..=100`) of healthy endpoints every endpoint takes traffic.
     /// Default 50; 0 turns panic mode off.
+    ///
+    /// ```
+    /// let o = bulwark_balance::OutlierDetection::builder().panic_threshold(0.0).build().unwrap();
+    /// assert_eq!(o.get_panic_threshold(), 0.0);
+    /// ```
     pub fn panic_threshold(mut self, percent: f64) -> Self {
         self.panic_threshold = percent;
         self
     }
 
     /// Checks the settings.
+    ///
+    /// ```
+    /// let err = bulwark_balance::OutlierDetection::builder().panic_threshold(101.0).build().unwrap_err();
+    /// assert_eq!(err.field(), "panic_threshold");
+    /// ```
     pub fn build(self) -> Result<OutlierDetection, ConfigError> {
         fn percent(field: &'static str, p: f64) -> Result<(), ConfigError> {
             if (0.0..=100.0).contains(&p) {

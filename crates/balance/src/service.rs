@@ -199,7 +199,7 @@ where
     type Future = ResponseFuture<S::Future, K, S, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.shared.poll_discover(cx);
+        let discovering = self.shared.poll_discover();
         if self.shared.version() != self.version {
             self.refresh();
         }
@@ -212,7 +212,9 @@ where
             {
                 return Poll::Ready(Ok(()));
             }
-            Reserved::NoEndpoint if self.list.is_empty() => return Poll::Ready(Ok(())),
+            Reserved::NoEndpoint if self.list.is_empty() && !discovering => {
+                return Poll::Ready(Ok(()));
+            }
             _ => self.reserved = Reserved::Nothing,
         }
 
@@ -250,7 +252,12 @@ where
                 Poll::Ready(Err(err)) => self.drop_endpoint(&ep, err.into()),
             }
         }
-        if !self.unready.is_empty() {
+        if !self.unready.is_empty() || (self.list.is_empty() && discovering) {
+            // Wait for a parked endpoint, or for the list to change.
+            self.shared.waiters.register(cx.waker());
+            if self.shared.version() != self.version {
+                cx.waker().wake_by_ref();
+            }
             return Poll::Pending;
         }
         // Nothing is ready and nothing can become ready: the call fails fast, as a

@@ -80,6 +80,12 @@ impl Default for PeakEwma {
 
 impl PeakEwma {
     /// Starts new endpoints at `default_rtt` and forgets over `decay`, which must not be zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let err = bulwark_balance::PeakEwma::new(Duration::from_millis(1), Duration::ZERO).unwrap_err();
+    /// assert_eq!(err.field(), "decay");
+    /// ```
     pub fn new(default_rtt: Duration, decay: Duration) -> Result<Self, ConfigError> {
         if decay.is_zero() {
             return Err(ConfigError::new("decay", "must be longer than zero"));

@@ -1,0 +1,114 @@
+//! A probe dropped at any point gives its permit back: the breaker is never stuck half-open.
+
+mod support;
+
+use std::time::Duration;
+
+use bulwark_breaker::Breaker;
+use bulwark_policy::{BreakerState, ErrorsAsFailures};
+use support::*;
+use tokio::time::advance;
+use tokio_test::{assert_pending, assert_ready_ok, task};
+use tower_test::mock;
+
+/// Every point at which a probe can be abandoned.
+#[derive(Debug, Clone, Copy)]
+enum DropAt {
+    /// `poll_ready` admitted it (the permit is held) but the inner service was not ready.
+    InnerNotReady,
+    /// Ready, then the service dropped without calling.
+    ReadyNotCalled,
+    /// Called, the future dropped before its first poll.
+    CalledNotPolled,
+    /// Polled while the inner call was pending.
+    Pending,
+    /// The inner service answered but the future was dropped before seeing it.
+    AnsweredNotSeen,
+}
+
+async fn abandon_a_probe(at: DropAt, backpressure: bool) {
+    let b = builder(1).consecutive_failures(1).half_open_probes(1);
+    let layer = if backpressure { b.backpressure() } else { b }
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let (mut svc, mut mock) = mock::spawn_layer(layer);
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    advance(Duration::from_secs(1)).await;
+
+    let mut probe = mock::Spawn::new(svc.get_ref().clone());
+    // A waiter that must be woken when the permit comes back (backpressure only).
+    let mut waiter: mock::Spawn<Breaker<Mock, ErrorsAsFailures>> =
+        mock::Spawn::new(svc.get_ref().clone());
+    match at {
+        DropAt::InnerNotReady => {
+            mock.allow(0);
+            assert_pending!(probe.poll_ready());
+            mock.allow(u64::MAX);
+        }
+        _ => assert_ready_ok!(probe.poll_ready()),
+    }
+    assert_eq!(handle.state(), BreakerState::HalfOpen);
+    if backpressure {
+        assert_pending!(waiter.poll_ready());
+    }
+    match at {
+        DropAt::InnerNotReady | DropAt::ReadyNotCalled => drop(probe),
+        DropAt::CalledNotPolled => drop(probe.call("req")),
+        DropAt::Pending => {
+            let mut fut = task::spawn(probe.call("req"));
+            assert_pending!(fut.poll());
+            drop(fut);
+        }
+        DropAt::AnsweredNotSeen => {
+            let mut fut = task::spawn(probe.call("req"));
+            assert_pending!(fut.poll());
+            mock.next_request().await.unwrap().1.send_response("ok");
+            drop(fut);
+        }
+    }
+    assert_eq!(
+        handle.state(),
+        BreakerState::HalfOpen,
+        "{at:?}: a cancellation counts for nothing"
+    );
+    if backpressure {
+        assert!(
+            waiter.is_woken(),
+            "{at:?}: the freed permit woke the waiter"
+        );
+    }
+    // The permit is back: the next probe is admitted, reaches the inner service, and closes.
+    if matches!(at, DropAt::CalledNotPolled | DropAt::Pending) {
+        // The abandoned request reached the mock; take it out of the way.
+        let _ = mock.next_request().await;
+    }
+    assert!(roundtrip(&mut svc, &mut mock, true).await.is_ok(), "{at:?}");
+    assert_eq!(handle.state(), BreakerState::Closed, "{at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_probe_anywhere_returns_its_permit() {
+    for at in [
+        DropAt::InnerNotReady,
+        DropAt::ReadyNotCalled,
+        DropAt::CalledNotPolled,
+        DropAt::Pending,
+        DropAt::AnsweredNotSeen,
+    ] {
+        abandon_a_probe(at, false).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_probe_anywhere_wakes_a_backpressured_waiter() {
+    for at in [
+        DropAt::InnerNotReady,
+        DropAt::ReadyNotCalled,
+        DropAt::CalledNotPolled,
+        DropAt::Pending,
+        DropAt::AnsweredNotSeen,
+    ] {
+        abandon_a_probe(at, true).await;
+    }
+}

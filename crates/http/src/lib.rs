@@ -56,7 +56,9 @@
 
 mod grpc;
 mod http_classify;
+mod idempotent;
 mod replay;
+pub mod response;
 mod retry_after;
 mod status_set;
 
@@ -67,8 +69,10 @@ pub use grpc::code::{Code, CodeSet, GRPC_STATUS};
 pub use grpc::pushback::{parse_pushback, pushback, Pushback, GRPC_RETRY_PUSHBACK_MS};
 pub use grpc::timeout::{format_grpc_timeout, parse_grpc_timeout, GRPC_TIMEOUT};
 pub use http_classify::{HttpClassifier, HttpClassifierBuilder};
+pub use idempotent::{is_idempotent, IDEMPOTENCY_KEY};
 pub use replay::{
     HttpReplay, NotReplayable, ReplayBody, ReplayBodyLayer, ReplayBodyService, DEFAULT_MAX_BYTES,
 };
+pub use response::{ErrorResponse, ErrorResponseBuilder, ErrorResponseLayer};
 pub use retry_after::{parse_retry_after, retry_after, retry_after_value};
 pub use status_set::StatusSet;

@@ -1,0 +1,216 @@
+//! `ErrorResponseLayer` and the statuses it answers with.
+
+use bulwark_policy::{classify_error, BoxError, ConfigError, FailureKind};
+use http::header::RETRY_AFTER;
+use http::StatusCode;
+use tower_layer::Layer;
+
+use super::ErrorResponse;
+use crate::retry_after::retry_after_value;
+
+/// Turns a service's errors into HTTP responses, so that a stack of bulwark layers is
+/// infallible and axum needs no `HandleErrorLayer`.
+///
+/// Each error is recognised through its `source()` chain (by [`classify_error`]), so a
+/// breaker's rejection wrapped by another layer is still a rejection:
+///
+/// | error | status (default) | headers |
+/// |---|---|---|
+/// | [`Rejected`](bulwark_policy::Rejected) (a breaker is open) | 503 | `Retry-After`, in seconds rounded up, when the breaker knows |
+/// | [`Elapsed`](bulwark_policy::Elapsed) (a timeout) | 504 | |
+/// | [`NoEndpoint`](bulwark_policy::NoEndpoint) (a balancer had none) | 503 | |
+/// | anything else | 500 (or 502, a common choice for proxies) | |
+///
+/// The body is `B::default()`, an empty body for hyper, axum and http-body-util bodies. The
+/// response's extensions hold the error's [`Failure`](bulwark_policy::Failure), so an outer
+/// layer can tell a synthesised 503 from an upstream's.
+///
+/// ```
+/// use std::time::Duration;
+/// use http_body_util::Empty;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use bulwark_policy::{BoxError, Rejected};
+/// use bulwark_http::ErrorResponseLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(ErrorResponseLayer::new())
+///     .service(service_fn(|_: http::Request<()>| async {
+///         Err::<http::Response<Empty<bytes::Bytes>>, BoxError>(
+///             Rejected::new(Some(Duration::from_millis(2500))).into(),
+///         )
+///     }));
+/// let res = svc.oneshot(http::Request::new(())).await.unwrap(); // Infallible
+/// assert_eq!(res.status(), 503);
+/// assert_eq!(res.headers()["retry-after"], "3");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorResponseLayer {
+    rejected: StatusCode,
+    elapsed: StatusCode,
+    no_endpoint: StatusCode,
+    other: StatusCode,
+}
+
+impl ErrorResponseLayer {
+    /// The layer with the default statuses: 503, 504, 503 and 500.
+    ///
+    /// ```
+    /// let layer = bulwark_http::ErrorResponseLayer::new();
+    /// # let _ = layer;
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            rejected: StatusCode::SERVICE_UNAVAILABLE,
+            elapsed: StatusCode::GATEWAY_TIMEOUT,
+            no_endpoint: StatusCode::SERVICE_UNAVAILABLE,
+            other: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A builder, starting from the defaults.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let layer = bulwark_http::ErrorResponseLayer::builder()
+    ///     .other(StatusCode::BAD_GATEWAY)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub const fn builder() -> ErrorResponseBuilder {
+        ErrorResponseBuilder { inner: Self::new() }
+    }
+
+    /// The response for `err`.
+    ///
+    /// ```
+    /// use bulwark_policy::{BoxError, Elapsed};
+    /// use bulwark_http::ErrorResponseLayer;
+    ///
+    /// let err: BoxError = Elapsed::new().into();
+    /// let res: http::Response<()> = ErrorResponseLayer::new().response_for(&err);
+    /// assert_eq!(res.status(), 504);
+    /// ```
+    pub fn response_for<B: Default>(&self, err: &BoxError) -> http::Response<B> {
+        let failure = classify_error(err);
+        let status = match failure.kind {
+            FailureKind::Rejected => self.rejected,
+            FailureKind::Timeout => self.elapsed,
+            FailureKind::NoEndpoint => self.no_endpoint,
+            _ => self.other,
+        };
+        let mut res = http::Response::new(B::default());
+        *res.status_mut() = status;
+        if failure.kind == FailureKind::Rejected {
+            if let Some(wait) = failure.retry_after {
+                res.headers_mut()
+                    .insert(RETRY_AFTER, retry_after_value(wait));
+            }
+        }
+        res.extensions_mut().insert(failure);
+        res
+    }
+}
+
+impl Default for ErrorResponseLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for ErrorResponseLayer {
+    type Service = ErrorResponse<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorResponse::new(inner, *self)
+    }
+}
+
+/// Builds an [`ErrorResponseLayer`]; every status must be a 4xx or a 5xx.
+///
+/// ```
+/// use http::StatusCode;
+/// let err = bulwark_http::ErrorResponseLayer::builder().elapsed(StatusCode::OK).build();
+/// assert_eq!(err.unwrap_err().field(), "elapsed");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ErrorResponseBuilder {
+    inner: ErrorResponseLayer,
+}
+
+impl ErrorResponseBuilder {
+    /// The status for a breaker's rejection (default: 503).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let b = bulwark_http::ErrorResponseLayer::builder().rejected(StatusCode::TOO_MANY_REQUESTS);
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub const fn rejected(mut self, status: StatusCode) -> Self {
+        self.inner.rejected = status;
+        self
+    }
+
+    /// The status for an elapsed timeout (default: 504).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let b = bulwark_http::ErrorResponseLayer::builder().elapsed(StatusCode::REQUEST_TIMEOUT);
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub const fn elapsed(mut self, status: StatusCode) -> Self {
+        self.inner.elapsed = status;
+        self
+    }
+
+    /// The status when a balancer had no endpoint (default: 503).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let b = bulwark_http::ErrorResponseLayer::builder().no_endpoint(StatusCode::BAD_GATEWAY);
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub const fn no_endpoint(mut self, status: StatusCode) -> Self {
+        self.inner.no_endpoint = status;
+        self
+    }
+
+    /// The status for any other error (default: 500; 502 suits a proxy whose upstream failed).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let b = bulwark_http::ErrorResponseLayer::builder().other(StatusCode::BAD_GATEWAY);
+    /// assert!(b.build().is_ok());
+    /// ```
+    pub const fn other(mut self, status: StatusCode) -> Self {
+        self.inner.other = status;
+        self
+    }
+
+    /// The layer, or the first status that is not an error status.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let err = bulwark_http::ErrorResponseLayer::builder().other(StatusCode::FOUND).build();
+    /// assert_eq!(err.unwrap_err().field(), "other");
+    /// ```
+    pub fn build(self) -> Result<ErrorResponseLayer, ConfigError> {
+        let l = self.inner;
+        for (field, status) in [
+            ("rejected", l.rejected),
+            ("elapsed", l.elapsed),
+            ("no_endpoint", l.no_endpoint),
+            ("other", l.other),
+        ] {
+            if !(status.is_client_error() || status.is_server_error()) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{} is not an error status (4xx or 5xx)", status.as_u16()),
+                ));
+            }
+        }
+        Ok(l)
+    }
+}

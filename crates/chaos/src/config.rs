@@ -6,6 +6,8 @@ use bulwark_policy::ConfigError;
 
 /// How long an injected delay lasts: fixed, or uniform in `[min, max]`.
 ///
+/// A delay that comes out as zero is no fault: it is neither counted nor reported.
+///
 /// With the feature `serde` it deserialises from `{"min": "10ms", "max": "50ms"}`, or from
 /// `{"min": "30ms"}` for a fixed delay.
 ///

@@ -119,8 +119,8 @@
 //! # Cost
 //!
 //! A call that gets no fault allocates nothing and takes no lock: one atomic load when
-//! disabled; otherwise one counter increment, a few loads and four draws, plus a clock read
-//! only when outage windows are configured.
+//! disabled; otherwise one counter increment, a few atomic loads and four SplitMix64 steps
+//! on the stack, plus a clock read only when outage windows are configured.
 //!
 //! # Features
 //!

@@ -267,3 +267,14 @@ async fn without_errors_the_error_type_is_free_and_errors_are_refused() {
     let stats = handle.stats();
     assert_eq!((stats.outages, stats.responses, stats.errors), (1, 1, 0));
 }
+
+#[test]
+fn the_layer_service_future_and_handle_can_cross_threads() {
+    use bulwark_chaos::{Chaos, ChaosHandle, ResponseFuture};
+
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ChaosLayer<u32>>();
+    send_sync::<Chaos<Echo, u32>>();
+    send_sync::<ResponseFuture<Echo, u32, bulwark_chaos::BoxError>>();
+    send_sync::<ChaosHandle>();
+}

@@ -66,6 +66,9 @@ pub use bulwark_policy::Deadline;
 
 pub use grpc::classify::{GrpcClassifier, GrpcClassifierBuilder};
 pub use grpc::code::{Code, CodeSet, GRPC_STATUS};
+pub use grpc::deadline::{
+    ReadGrpcTimeout, ReadGrpcTimeoutLayer, WriteGrpcTimeout, WriteGrpcTimeoutLayer,
+};
 pub use grpc::pushback::{parse_pushback, pushback, Pushback, GRPC_RETRY_PUSHBACK_MS};
 pub use grpc::timeout::{format_grpc_timeout, parse_grpc_timeout, GRPC_TIMEOUT};
 pub use http_classify::{HttpClassifier, HttpClassifierBuilder};

@@ -2,5 +2,6 @@
 
 pub(crate) mod classify;
 pub(crate) mod code;
+pub(crate) mod deadline;
 pub(crate) mod pushback;
 pub(crate) mod timeout;

@@ -23,7 +23,7 @@ const MAX_VALUE: u64 = 99_999_999;
 /// Zero (`0n`), which the spec's "positive integer" excludes but some clients send for an
 /// expired deadline, is read as zero. Surrounding spaces are tolerated. The result is at most
 /// 99,999,999 hours; a server caps it further (see
-/// `ReadGrpcTimeoutLayer`).
+/// [`ReadGrpcTimeoutLayer`](crate::ReadGrpcTimeoutLayer)).
 ///
 /// ```
 /// use std::time::Duration;

@@ -63,8 +63,8 @@ pin_project! {
     enum Timer {
         // The timeout starts at the first `Pending`, when the clock is first read.
         Relative { timeout: Duration },
-        // The deadline was fixed in `call`; `after` is how far off it was then.
-        Absolute { deadline: Instant, after: Duration },
+        // The deadline was fixed in `call`, made at `called`.
+        Absolute { deadline: Instant, called: Instant },
         Armed {
             #[pin]
             sleep: Sleep,
@@ -74,6 +74,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    #[inline]
     pub(crate) fn relative(future: F, timeout: Duration, report: Option<Arc<Report>>) -> Self {
         let timer = Timer::Relative { timeout };
         Self {
@@ -82,19 +83,21 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    #[inline]
     pub(crate) fn absolute(
         future: F,
         deadline: Instant,
-        after: Duration,
+        called: Instant,
         report: Option<Arc<Report>>,
     ) -> Self {
-        let timer = Timer::Absolute { deadline, after };
+        let timer = Timer::Absolute { deadline, called };
         Self {
             state: State::Running { future, timer },
             report,
         }
     }
 
+    #[inline]
     pub(crate) fn expired(report: Option<Arc<Report>>) -> Self {
         Self {
             state: State::Expired,
@@ -128,7 +131,9 @@ where
                 TimerProj::Relative { timeout } => {
                     (saturating_add(Instant::now(), *timeout), *timeout)
                 }
-                TimerProj::Absolute { deadline, after } => (*deadline, *after),
+                TimerProj::Absolute { deadline, called } => {
+                    (*deadline, deadline.saturating_duration_since(*called))
+                }
             };
             timer.set(Timer::Armed {
                 sleep: sleep_until(deadline),

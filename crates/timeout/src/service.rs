@@ -125,6 +125,7 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, mut req: Req) -> Self::Future {
         let report = self.report.hook.is_set().then(|| self.report.clone());
         let timeout = self.access.timeout_override(&req).unwrap_or(self.timeout);
@@ -150,8 +151,7 @@ where
         if carried != Some(deadline) {
             self.access.set(&mut req, deadline);
         }
-        let after = deadline.instant().saturating_duration_since(now);
-        ResponseFuture::absolute(self.inner.call(req), deadline.instant(), after, report)
+        ResponseFuture::absolute(self.inner.call(req), deadline.instant(), now, report)
     }
 }
 

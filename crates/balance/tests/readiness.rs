@@ -164,3 +164,41 @@ async fn a_removal_between_poll_ready_and_call_does_not_redirect_the_request() {
     assert_eq!(lb.call(()).await.unwrap(), "c");
     assert_ne!(call(&mut lb, ()).await.unwrap(), "a");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_per_endpoint_limit_makes_a_busy_endpoint_unready_and_it_is_routed_around() {
+    use tower::limit::ConcurrencyLimitLayer;
+
+    let (a, a_ctl) = ep("a");
+    let (b, b_ctl) = ep("b");
+    a_ctl.hold.store(true, Ordering::SeqCst);
+    b_ctl.hold.store(true, Ordering::SeqCst);
+    let mut lb = BalanceLayer::builder()
+        .endpoint_layer(ConcurrencyLimitLayer::new(1))
+        .seed(8)
+        .build()
+        .endpoints([("a", a), ("b", b)]);
+    // Each endpoint takes one request; the limit is shared by all clones of an endpoint.
+    ready_now::<_, ()>(&mut lb);
+    let mut first = lb.call(());
+    assert!(poll_once(&mut first).is_pending());
+    let info = lb.handle().endpoints();
+    let busy = info.iter().find(|e| e.pending == 1).unwrap().key;
+    let freed = if busy == "a" { "b" } else { "a" };
+    ready_now::<_, ()>(&mut lb);
+    let mut second = lb.call(());
+    assert!(poll_once(&mut second).is_pending());
+    assert_eq!((a_ctl.calls(), b_ctl.calls()), (1, 1));
+
+    // Both busy: the balancer waits, and the first endpoint to free up takes the next call.
+    let mut t = task::spawn(());
+    assert_pending!(t.enter(|cx, _| Service::<()>::poll_ready(&mut lb, cx)));
+    a_ctl.hold.store(false, Ordering::SeqCst);
+    b_ctl.hold.store(false, Ordering::SeqCst);
+    drop(second);
+    assert!(t.is_woken());
+    assert_ready_ok!(t.enter(|cx, _| Service::<()>::poll_ready(&mut lb, cx)));
+    assert_eq!(lb.call(()).await.unwrap(), freed);
+    assert_eq!(a_ctl.calls() + b_ctl.calls(), 3);
+    drop(first);
+}

@@ -6,12 +6,58 @@
 //! - **Classifiers.** [`HttpClassifier`] and [`GrpcClassifier`] say what an answer means —
 //!   a 503 is a retryable failure that may carry a `Retry-After`, a 404 is the caller's
 //!   problem and says nothing about the server's health — so that one verdict drives retry,
-//!   the breaker, fallback and balance alike.
+//!   the breaker, fallback and balance alike. Neither allocates.
 //! - **Header parsers**, total and capped: a malformed header is ignored, and no header can
 //!   make a client wait longer than the cap it chose. [`parse_retry_after`] (both forms),
-//!   [`parse_grpc_timeout`] and [`format_grpc_timeout`], [`parse_pushback`].
+//!   [`parse_grpc_timeout`] and [`format_grpc_timeout`], [`parse_pushback`] (whose "do not
+//!   retry" is a value of its own, [`Pushback::DoNotRetry`]).
 //! - **Replayable bodies.** [`ReplayBody`] keeps a copy of a request body as it streams out,
-//!   up to a cap, so that [`HttpReplay`] can hand retry and fallback another copy.
+//!   up to a cap, so that [`HttpReplay`] can hand retry and fallback another copy. See
+//!   [below](#replaying-request-bodies).
+//! - **Which requests may be retried**: [`is_idempotent`], a predicate for retry's
+//!   `.retry_if_request(..)`.
+//! - **Response mode for servers.** [`ErrorResponseLayer`] answers a breaker's rejection
+//!   with 503 and `Retry-After`, a timeout with 504, and so on, so that a stack is infallible
+//!   and axum needs no `HandleErrorLayer`.
+//! - **Deadlines across a gRPC hop.** [`ReadGrpcTimeoutLayer`] turns a server's incoming
+//!   `grpc-timeout` into a [`Deadline`] that bulwark's timeout and retry honour;
+//!   [`WriteGrpcTimeoutLayer`] writes a client's remaining deadline into `grpc-timeout`.
+//!
+//! Nothing here depends on hyper, axum or tonic: everything works on `http` types and
+//! `http_body::Body`, which all three use. The feature `tonic` adds `status_from_error`
+//! (`Rejected` → UNAVAILABLE, `Elapsed` → DEADLINE_EXCEEDED, `NoEndpoint` → UNAVAILABLE),
+//! conversions between [`Code`] and `tonic::Code`, and [`GrpcClassifier`] on tonic's own
+//! `Result<tonic::Response<T>, tonic::Status>`.
+//!
+//! # Where the pieces go
+//!
+//! A client stack, outermost first: [`ReplayBodyLayer`] (so every retry or fallback inside it
+//! can copy the request), a total timeout, retry with [`HttpReplay`], [`HttpClassifier`] and
+//! [`is_idempotent`], a breaker with the same classifier, a per-attempt timeout, and for gRPC
+//! [`WriteGrpcTimeoutLayer`] last, so each attempt carries what remains. A server stack:
+//! [`ErrorResponseLayer`] outermost, then [`ReadGrpcTimeoutLayer`] for gRPC, then the
+//! timeout and the breaker.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use bulwark_policy::{BoxError, Replay};
+//! use bulwark_http::{HttpReplay, ReplayBody, ReplayBodyLayer, WriteGrpcTimeoutLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let client = ServiceBuilder::new()
+//!     .layer(ReplayBodyLayer::new())
+//!     // ... a retry layer replaying with `HttpReplay` goes here ...
+//!     .layer(WriteGrpcTimeoutLayer::new())
+//!     .service(service_fn(|req: http::Request<ReplayBody<Full<Bytes>>>| async move {
+//!         // A retry layer would call this before sending.
+//!         Ok::<_, BoxError>(HttpReplay.replay(&req).is_some())
+//!     }));
+//! let req = http::Request::post("/orders").body(Full::new(Bytes::from("{}"))).unwrap();
+//! assert!(client.oneshot(req).await.unwrap());
+//! # }
+//! ```
 //!
 //! # Replaying request bodies
 //!
@@ -61,6 +107,8 @@ mod replay;
 pub mod response;
 mod retry_after;
 mod status_set;
+#[cfg(feature = "tonic")]
+mod tonic_status;
 
 pub use bulwark_policy::Deadline;
 
@@ -79,3 +127,6 @@ pub use replay::{
 pub use response::{ErrorResponse, ErrorResponseBuilder, ErrorResponseLayer};
 pub use retry_after::{parse_retry_after, retry_after, retry_after_value};
 pub use status_set::StatusSet;
+#[cfg(feature = "tonic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+pub use tonic_status::status_from_error;

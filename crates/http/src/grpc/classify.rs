@@ -8,7 +8,7 @@ use http::StatusCode;
 use super::code::{Code, CodeSet, GRPC_STATUS};
 use super::pushback::{pushback, Pushback};
 
-const DEFAULT_MAX_PUSHBACK: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_PUSHBACK: Duration = Duration::from_secs(60);
 
 /// The codes that say the server, not the caller, is in trouble.
 const DEFAULT_FAILURES: CodeSet = CodeSet::new()
@@ -144,6 +144,16 @@ impl GrpcClassifier {
         self.retryable
     }
 
+    /// The most a pushback may ask callers to wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// assert_eq!(bulwark_http::GrpcClassifier::new().max_pushback(), Duration::from_secs(60));
+    /// ```
+    pub const fn max_pushback(&self) -> Duration {
+        self.max_pushback
+    }
+
     /// The gRPC code of an answer: from `grpc-status`, else from the HTTP status; `None` for
     /// an HTTP 200 with no `grpc-status`, whose status is still to come in the trailers.
     ///
@@ -171,10 +181,17 @@ impl GrpcClassifier {
     /// assert!(GrpcClassifier::new().classify_response(&res).is_failure());
     /// ```
     pub fn classify_response<B>(&self, res: &http::Response<B>) -> Outcome {
-        let code = match Self::code(res) {
-            None | Some(Code::Ok) => return Outcome::Success,
-            Some(code) => code,
-        };
+        match Self::code(res) {
+            None => Outcome::Success,
+            Some(code) => self.classify_code(code, pushback(res.headers(), self.max_pushback)),
+        }
+    }
+
+    /// The outcome of a call that ended with `code`, and the server's pushback if it sent one.
+    pub(crate) fn classify_code(&self, code: Code, pushback: Option<Pushback>) -> Outcome {
+        if code == Code::Ok {
+            return Outcome::Success;
+        }
         if !self.failures.contains(code) {
             return Outcome::Ignore;
         }
@@ -183,7 +200,7 @@ impl GrpcClassifier {
             Code::Unavailable | Code::ResourceExhausted => FailureKind::Overloaded,
             _ => FailureKind::Status,
         };
-        let (retryable, wait) = match pushback(res.headers(), self.max_pushback) {
+        let (retryable, wait) = match pushback {
             Some(Pushback::DoNotRetry) => (false, None),
             Some(Pushback::RetryAfter(wait)) => {
                 let exhausted = self.exhausted_with_pushback && code == Code::ResourceExhausted;

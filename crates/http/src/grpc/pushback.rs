@@ -57,7 +57,11 @@ pub enum Pushback {
 /// assert_eq!(read("soon"), Pushback::DoNotRetry);
 /// ```
 pub fn parse_pushback(value: &HeaderValue, max: Duration) -> Pushback {
-    let bytes = super::timeout::trim(value.as_bytes());
+    parse_pushback_bytes(value.as_bytes(), max)
+}
+
+pub(crate) fn parse_pushback_bytes(bytes: &[u8], max: Duration) -> Pushback {
+    let bytes = super::timeout::trim(bytes);
     if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
         return Pushback::DoNotRetry;
     }

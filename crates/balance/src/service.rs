@@ -219,13 +219,15 @@ where
         }
 
         // Endpoints that were not ready: the first to become ready takes the call.
+        let honour = ejections_apply(&self.shared.cluster, self.list.len());
         let mut i = 0;
         while i < self.unready.len() {
             match self.unready[i].1.poll_ready(cx) {
                 Poll::Pending => i += 1,
                 Poll::Ready(Ok(())) => {
                     let (ep, svc) = self.unready.swap_remove(i);
-                    if matches!(self.reserved, Reserved::Nothing) {
+                    let free = matches!(self.reserved, Reserved::Nothing);
+                    if free && !out_of_rotation(&ep, honour) {
                         self.reserved = Reserved::Endpoint(ep, svc);
                     }
                 }

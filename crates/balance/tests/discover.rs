@@ -135,3 +135,16 @@ async fn the_endpoint_layer_wraps_discovered_and_listed_endpoints() {
     let mut listed = layer.endpoints([("abcd", ep("abcd").0)]);
     assert_eq!(call(&mut listed, ()).await.unwrap(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_fits_a_service_builder_stack_over_a_discover_stream() {
+    use tower::ServiceBuilder;
+
+    let (tx, discover) = channel();
+    let mut svc = ServiceBuilder::new()
+        .concurrency_limit(8)
+        .layer(BalanceLayer::new())
+        .service(discover);
+    tx.send(Ok(Change::Insert("a", ep("a").0))).unwrap();
+    assert_eq!(call(&mut svc, ()).await.unwrap(), "a");
+}

@@ -220,6 +220,14 @@ impl Engine {
         }
     }
 
+    /// The ticket of a call admitted in the closed-like state `word`, sent now.
+    #[inline]
+    pub(crate) fn ticket(self: &Arc<Self>, word: u64) -> Ticket {
+        let mut ticket = Ticket::new(self.clone(), word, false);
+        ticket.start();
+        ticket
+    }
+
     /// Whether a newer engine has been installed.
     #[inline]
     pub(crate) fn is_stale(&self) -> bool {
@@ -237,10 +245,8 @@ impl Engine {
         let state = &*self.state;
         let word = state.word.load(Acquire);
         match state_of(word) {
-            CLOSED | FORCED_CLOSED | METRICS_ONLY => {
-                return Admit::Pass(Some(Ticket::new(self.clone(), word, false)))
-            }
-            DISABLED => return Admit::Pass(None),
+            CLOSED | FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
+            DISABLED => return Admit::Untracked,
             OPEN if waker.is_none() || !state.backpressure.load(Relaxed) => {
                 let now = Instant::now();
                 let left = state
@@ -296,13 +302,13 @@ impl Engine {
                     }
                     if slow.in_flight < slow.probes {
                         slow.in_flight += 1;
-                        break Admit::Pass(Some(Ticket::new(self.clone(), word, true)));
+                        break Admit::Probe(Ticket::new(self.clone(), word, true));
                     }
                     (None, deadline)
                 }
                 FORCED_OPEN => (None, None),
-                DISABLED => break Admit::Pass(None),
-                _ => break Admit::Pass(Some(Ticket::new(self.clone(), word, false))),
+                DISABLED => break Admit::Untracked,
+                _ => break Admit::Closed(word),
             };
             let wait = match waker {
                 Some(w) if state.backpressure.load(Relaxed) => {
@@ -384,16 +390,14 @@ impl Engine {
     }
 
     /// Records a finished call admitted by `ticket`.
+    #[inline]
     fn finish(&self, ticket: &Ticket, outcome: Outcome) {
         let end = if self.timing {
-            Some(Instant::now())
+            self.state.nanos(Instant::now())
         } else {
-            None
+            0
         };
-        let duration = match (ticket.start, end) {
-            (Some(start), Some(end)) => end.saturating_duration_since(start),
-            _ => Duration::ZERO,
-        };
+        let duration = ticket.elapsed(end);
         self.state
             .emit(EventKind::BreakerCall { outcome, duration });
         let slow = self.slow_threshold.is_some_and(|t| duration > t);
@@ -405,7 +409,7 @@ impl Engine {
     }
 
     #[inline]
-    fn closed_done(&self, word: u64, outcome: Outcome, slow: bool, end: Option<Instant>) {
+    fn closed_done(&self, word: u64, outcome: Outcome, slow: bool, at: u64) {
         let state = &*self.state;
         if state.word.load(Acquire) != word {
             return;
@@ -431,7 +435,6 @@ impl Engine {
         if let Some(c) = &self.count {
             c.record(sample);
         }
-        let at = end.map(|e| state.nanos(e)).unwrap_or(0);
         if let Some(t) = &self.time {
             t.record(sample, at);
         }
@@ -518,8 +521,13 @@ impl Engine {
 
 /// What admission decided.
 pub(crate) enum Admit {
-    /// Go ahead; `None` when the breaker is disabled and records nothing.
-    Pass(Option<Ticket>),
+    /// Go ahead, admitted in the closed-like state `word`; [`Engine::ticket`] makes its ticket
+    /// when the call is sent, so `poll_ready` holds no reference.
+    Closed(u64),
+    /// Go ahead as a half-open probe, holding a permit.
+    Probe(Ticket),
+    /// Go ahead; the breaker is disabled and records nothing.
+    Untracked,
     /// Refused.
     Reject(Refusal),
 }
@@ -537,7 +545,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Ticket {
     engine: Arc<Engine>,
     word: u64,
-    start: Option<Instant>,
+    /// When the call was sent, in nanoseconds since the breaker's epoch, plus one; 0 when the
+    /// call is not timed. Plain integers keep the ticket small on the hot path.
+    start: u64,
     probe: bool,
     done: bool,
 }
@@ -547,7 +557,7 @@ impl Ticket {
         Self {
             engine,
             word,
-            start: None,
+            start: 0,
             probe,
             done: false,
         }
@@ -557,7 +567,15 @@ impl Ticket {
     #[inline]
     pub(crate) fn start(&mut self) {
         if self.engine.timing {
-            self.start = Some(Instant::now());
+            self.start = self.engine.state.nanos(Instant::now()).saturating_add(1);
+        }
+    }
+
+    /// How long the call ran until `end` (nanoseconds since the epoch); zero when untimed.
+    fn elapsed(&self, end: u64) -> Duration {
+        match self.start {
+            0 => Duration::ZERO,
+            start => Duration::from_nanos(end.saturating_sub(start - 1)),
         }
     }
 
@@ -573,10 +591,8 @@ impl Drop for Ticket {
         if self.done {
             return;
         }
-        if self.start.is_some() {
-            let duration = self.start.map_or(Duration::ZERO, |s| {
-                Instant::now().saturating_duration_since(s)
-            });
+        if self.start != 0 {
+            let duration = self.elapsed(self.engine.state.nanos(Instant::now()));
             self.engine.state.emit(EventKind::BreakerCall {
                 outcome: Outcome::Ignore,
                 duration,

@@ -246,11 +246,16 @@ where
         let shared = self.keys.breaker((self.key)(&req), Instant::now());
         let engine = shared.engine();
         match engine.admit(None) {
-            Admit::Pass(mut ticket) => {
-                if let Some(t) = &mut ticket {
-                    t.start();
-                }
-                ResponseFuture::called(self.inner.call(req), ticket, self.classify.clone())
+            Admit::Closed(word) => {
+                let ticket = engine.ticket(word);
+                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
+            }
+            Admit::Probe(mut ticket) => {
+                ticket.start();
+                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
+            }
+            Admit::Untracked => {
+                ResponseFuture::called(self.inner.call(req), None, self.classify.clone())
             }
             Admit::Reject(refusal) => {
                 engine.state.emit_rejected(refusal.retry_after);

@@ -19,8 +19,12 @@ use crate::state::{Admit, Engine, Refusal, Shared, Ticket};
 
 /// What `poll_ready` decided for the next `call`.
 enum Admitted {
-    /// Go ahead; with a ticket unless the breaker is disabled.
-    Pass(Option<Ticket>),
+    /// Go ahead, admitted while closed in this state word.
+    Closed(u64),
+    /// Go ahead as a half-open probe, holding its permit.
+    Probe(Ticket),
+    /// Go ahead; the breaker is disabled.
+    Untracked,
     Reject(Option<Duration>),
 }
 
@@ -165,7 +169,9 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {
             match &self.admitted {
-                Some(Admitted::Pass(_)) => return self.inner.poll_ready(cx).map_err(Into::into),
+                Some(Admitted::Closed(_) | Admitted::Probe(_) | Admitted::Untracked) => {
+                    return self.inner.poll_ready(cx).map_err(Into::into)
+                }
                 Some(Admitted::Reject(_)) => return Poll::Ready(Ok(())),
                 None => {}
             }
@@ -173,7 +179,9 @@ where
                 self.engine = self.shared.engine();
             }
             match self.engine.admit(Some(cx.waker())) {
-                Admit::Pass(ticket) => self.admitted = Some(Admitted::Pass(ticket)),
+                Admit::Closed(word) => self.admitted = Some(Admitted::Closed(word)),
+                Admit::Probe(ticket) => self.admitted = Some(Admitted::Probe(ticket)),
+                Admit::Untracked => self.admitted = Some(Admitted::Untracked),
                 Admit::Reject(Refusal {
                     retry_after,
                     wait: None,
@@ -193,11 +201,16 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         match self.admitted.take() {
-            Some(Admitted::Pass(mut ticket)) => {
-                if let Some(t) = &mut ticket {
-                    t.start();
-                }
-                ResponseFuture::called(self.inner.call(req), ticket, self.classify.clone())
+            Some(Admitted::Closed(word)) => {
+                let ticket = self.engine.ticket(word);
+                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
+            }
+            Some(Admitted::Probe(mut ticket)) => {
+                ticket.start();
+                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
+            }
+            Some(Admitted::Untracked) => {
+                ResponseFuture::called(self.inner.call(req), None, self.classify.clone())
             }
             Some(Admitted::Reject(retry_after)) => {
                 self.engine.state.emit_rejected(retry_after);

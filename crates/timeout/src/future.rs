@@ -29,7 +29,8 @@ pin_project! {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let inner = service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n + 1) });
-    /// let mut svc = TimeoutLayer::new(Duration::from_secs(1)).deadline(IgnoreDeadline).layer(inner);
+    /// let layer = TimeoutLayer::new(Duration::from_secs(1)).deadline(IgnoreDeadline);
+    /// let mut svc = layer.layer(inner);
     /// let fut: ResponseFuture<_> = svc.call(1);
     /// assert_eq!(fut.await.unwrap(), 2);
     /// # }

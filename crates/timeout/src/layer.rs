@@ -13,7 +13,8 @@ use crate::Timeout;
 /// Applies a timeout, and the request's [`Deadline`](bulwark_policy::Deadline), to every call of
 /// the services it wraps.
 ///
-/// `A` says where requests carry their deadline ([`DeadlineAccess`](bulwark_policy::DeadlineAccess)):
+/// `A`, a [`DeadlineAccess`](bulwark_policy::DeadlineAccess), says where requests carry their
+/// deadline:
 /// - [`ExtensionsDeadline`], the default, for `http::Request`s (hyper, axum, tonic): the deadline
 ///   and a per-request [`TimeoutOverride`](bulwark_policy::TimeoutOverride) live in the
 ///   request's extensions;
@@ -160,7 +161,8 @@ impl<A> TimeoutLayer<A> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(bulwark_timeout::TimeoutLayer::new(Duration::from_secs(3)).timeout(), Duration::from_secs(3));
+    /// let layer = bulwark_timeout::TimeoutLayer::new(Duration::from_secs(3));
+    /// assert_eq!(layer.timeout(), Duration::from_secs(3));
     /// ```
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -170,7 +172,8 @@ impl<A> TimeoutLayer<A> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(bulwark_timeout::TimeoutLayer::new(Duration::from_secs(3)).get_name(), "timeout");
+    /// let layer = bulwark_timeout::TimeoutLayer::new(Duration::from_secs(3));
+    /// assert_eq!(layer.get_name(), "timeout");
     /// ```
     pub fn get_name(&self) -> &str {
         &self.report.name

@@ -64,23 +64,55 @@
 //!   an attempt that takes too long fails with [`Elapsed`], which the default classifier calls
 //!   retryable, so the retry layer tries again.
 //!
-//! A client usually wants both: `total timeout → retry → per-attempt timeout → service`, as
-//! `ServiceBuilder` lists layers from the outside in.
+//! A client usually wants both, listed from the outside in: a total timeout, then the retry
+//! layer, then a per-attempt timeout, then the service.
 //!
 //! ```
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use bulwark_timeout::TimeoutLayer;
+//! use bulwark_policy::{Backoff, Deadline};
+//! use bulwark_retry::RetryLayer;
+//! use bulwark_timeout::{Elapsed, TimeoutLayer};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! // Its first call hangs; later calls answer at once.
+//! let calls = Arc::new(AtomicU32::new(0));
+//! let counter = calls.clone();
+//! let upstream = service_fn(move |_req: http::Request<()>| {
+//!     let call = counter.fetch_add(1, Ordering::Relaxed);
+//!     async move {
+//!         if call == 0 {
+//!             std::future::pending::<()>().await;
+//!         }
+//!         Ok::<_, std::io::Error>("answer")
+//!     }
+//! });
 //! let client = ServiceBuilder::new()
 //!     .layer(TimeoutLayer::new(Duration::from_secs(2)).name("total"))
-//!     // A retry layer goes here.
+//!     .layer(
+//!         RetryLayer::builder()
+//!             .backoff(Backoff::constant(Duration::from_millis(10)))
+//!             .build()
+//!             .unwrap(),
+//!     )
 //!     .layer(TimeoutLayer::new(Duration::from_millis(300)).name("per-attempt"))
-//!     .service(service_fn(|_req: http::Request<()>| async {
-//!         Ok::<_, std::io::Error>(http::Response::new(()))
-//!     }));
-//! assert!(client.oneshot(http::Request::new(())).await.is_ok());
+//!     .service(upstream);
+//!
+//! // The first attempt is cut at 300 ms and retried; the second answers.
+//! let start = tokio::time::Instant::now();
+//! assert_eq!(client.clone().oneshot(http::Request::new(())).await.unwrap(), "answer");
+//! assert_eq!(start.elapsed(), Duration::from_millis(310));
+//! assert_eq!(calls.load(Ordering::Relaxed), 2);
+//!
+//! // A caller's deadline of 200 ms, earlier than both, bounds the whole exchange.
+//! calls.store(0, Ordering::Relaxed);
+//! let mut req = http::Request::new(());
+//! req.extensions_mut().insert(Deadline::after(Duration::from_millis(200)));
+//! let err = client.oneshot(req).await.unwrap_err();
+//! assert!(err.is::<Elapsed>());
+//! assert_eq!(calls.load(Ordering::Relaxed), 1);
 //! # }
 //! ```
 //!

@@ -71,7 +71,8 @@ impl<S, A> Timeout<S, A> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(bulwark_timeout::Timeout::new((), Duration::from_secs(2)).timeout(), Duration::from_secs(2));
+    /// let svc = bulwark_timeout::Timeout::new((), Duration::from_secs(2));
+    /// assert_eq!(svc.timeout(), Duration::from_secs(2));
     /// ```
     pub fn timeout(&self) -> Duration {
         self.timeout

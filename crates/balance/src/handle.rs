@@ -4,16 +4,18 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tower_layer::{Identity, Layer};
+
 use crate::endpoint::Shared;
 
 /// Adds, removes and reweights the endpoints of a running balancer; every clone of the
 /// balancer sees the change before its next pick.
 ///
-/// A handle takes endpoint services as the balancer stores them: when the [`BalanceLayer`]
-/// has a per-endpoint layer, apply it yourself (`handle.insert(key, layer.layer(svc))`).
-/// Requests already sent to a removed endpoint finish normally.
-///
-/// [`BalanceLayer`]: crate::BalanceLayer
+/// A handle from [`Balance::handle`](crate::Balance::handle) takes endpoint services as the
+/// balancer stores them. One from [`BalanceLayer::handle`](crate::BalanceLayer::handle)
+/// carries the layer's per-endpoint layer `L` and wraps each service it is given, as endpoints
+/// from the list and from discovery are. Requests already sent to a removed endpoint finish
+/// normally.
 ///
 /// ```
 /// use bulwark_balance::Balance;
@@ -27,8 +29,9 @@ use crate::endpoint::Shared;
 /// let weights: Vec<_> = handle.endpoints().iter().map(|e| (e.key, e.weight)).collect();
 /// assert_eq!(weights, [("a", 2), ("b", 3)]);
 /// ```
-pub struct BalanceHandle<K, S> {
+pub struct BalanceHandle<K, S, L = Identity> {
     shared: Arc<Shared<K, S>>,
+    layer: L,
 }
 
 /// A view of one endpoint, as [`BalanceHandle::endpoints`] reports it.
@@ -56,9 +59,9 @@ pub struct EndpointInfo<K> {
     pub ejections: u32,
 }
 
-impl<K, S> BalanceHandle<K, S> {
-    pub(crate) fn new(shared: Arc<Shared<K, S>>) -> Self {
-        Self { shared }
+impl<K, S, L> BalanceHandle<K, S, L> {
+    pub(crate) fn new(shared: Arc<Shared<K, S>>, layer: L) -> Self {
+        Self { shared, layer }
     }
 
     /// How many endpoints the balancer has.
@@ -112,7 +115,7 @@ impl<K, S> BalanceHandle<K, S> {
     }
 }
 
-impl<K: PartialEq, S> BalanceHandle<K, S> {
+impl<K: PartialEq, S, L> BalanceHandle<K, S, L> {
     /// Adds an endpoint with weight 1, replacing any endpoint with the same key.
     ///
     /// ```
@@ -124,8 +127,11 @@ impl<K: PartialEq, S> BalanceHandle<K, S> {
     /// lb.handle().insert(2, service_fn(ok));
     /// assert_eq!(lb.handle().len(), 2);
     /// ```
-    pub fn insert(&self, key: K, service: S) {
-        self.shared.insert(key, service, 1);
+    pub fn insert<T>(&self, key: K, service: T)
+    where
+        L: Layer<T, Service = S>,
+    {
+        self.shared.insert(key, self.layer.layer(service), 1);
     }
 
     /// Adds an endpoint with a weight for weighted round robin (0 takes it out of that
@@ -139,8 +145,11 @@ impl<K: PartialEq, S> BalanceHandle<K, S> {
     /// lb.handle().insert_weighted(2, service_fn(ok), 5);
     /// assert_eq!(lb.handle().endpoints()[1].weight, 5);
     /// ```
-    pub fn insert_weighted(&self, key: K, service: S, weight: u32) {
-        self.shared.insert(key, service, weight);
+    pub fn insert_weighted<T>(&self, key: K, service: T, weight: u32)
+    where
+        L: Layer<T, Service = S>,
+    {
+        self.shared.insert(key, self.layer.layer(service), weight);
     }
 
     /// Removes the endpoint with `key`; whether there was one.
@@ -170,15 +179,16 @@ impl<K: PartialEq, S> BalanceHandle<K, S> {
     }
 }
 
-impl<K, S> Clone for BalanceHandle<K, S> {
+impl<K, S, L: Clone> Clone for BalanceHandle<K, S, L> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
+            layer: self.layer.clone(),
         }
     }
 }
 
-impl<K: fmt::Debug, S> fmt::Debug for BalanceHandle<K, S> {
+impl<K: fmt::Debug, S, L> fmt::Debug for BalanceHandle<K, S, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BalanceHandle")
             .field("shared", &self.shared)

@@ -14,7 +14,7 @@ use crate::discover::ErasedDiscover;
 use crate::endpoint::{Cluster, Shared};
 use crate::outlier::OutlierDetection;
 use crate::strategy::Strategy;
-use crate::Balance;
+use crate::{Balance, BalanceHandle};
 
 /// The configuration of a balancer, and a [`Layer`] that builds one from a
 /// [`Discover`] stream.
@@ -401,6 +401,33 @@ impl<C, A, L> BalanceLayer<C, A, L> {
         let erased = ErasedDiscover::new(discover, self.endpoint_layer.clone());
         let shared = self.shared(Some(erased));
         Balance::from_shared(shared, self.classify.clone(), self.access.clone())
+    }
+}
+
+impl<C, A, L: Clone> BalanceLayer<C, A, L> {
+    /// A handle to `balance` that wraps every endpoint it adds in this layer's per-endpoint
+    /// layer, as the endpoints from the list and from discovery were.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bulwark_balance::BalanceLayer;
+    /// use tower::util::MapResponseLayer;
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = BalanceLayer::builder()
+    ///     .endpoint_layer(MapResponseLayer::new(|n: u32| n * 10))
+    ///     .build();
+    /// let answer = |n: u32| service_fn(move |()| async move { Ok::<_, Infallible>(n) });
+    /// let mut lb = layer.endpoints([("a", answer(1))]);
+    /// let handle = layer.handle(&lb);
+    /// handle.insert("b", answer(2));
+    /// handle.remove(&"a");
+    /// assert_eq!(lb.ready().await.unwrap().call(()).await.unwrap(), 20);
+    /// # }
+    /// ```
+    pub fn handle<K, S, C2, A2>(&self, balance: &Balance<K, S, C2, A2>) -> BalanceHandle<K, S, L> {
+        BalanceHandle::new(balance.shared().clone(), self.endpoint_layer.clone())
     }
 }
 

@@ -75,9 +75,10 @@
 //!
 //! # Per-endpoint stacks
 //!
-//! [`BalanceBuilder::endpoint_layer`] wraps every endpoint as it is added, from the list or
-//! from discovery: a breaker in backpressure mode makes an open endpoint unready, so the
-//! balancer routes around it; a timeout bounds each endpoint's calls.
+//! [`BalanceBuilder::endpoint_layer`] wraps every endpoint as it is added, from the list, from
+//! discovery, or through [`BalanceLayer::handle`]: a breaker in backpressure mode makes an
+//! open endpoint unready, so the balancer routes around it; a timeout bounds each endpoint's
+//! calls.
 //!
 //! # Example
 //!

@@ -117,7 +117,11 @@ impl<K, S, C, A> Balance<K, S, C, A> {
     /// assert!(lb.handle().is_empty());
     /// ```
     pub fn handle(&self) -> BalanceHandle<K, S> {
-        BalanceHandle::new(self.shared.clone())
+        BalanceHandle::new(self.shared.clone(), tower_layer::Identity::new())
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<K, S>> {
+        &self.shared
     }
 
     fn refresh(&mut self) {

@@ -366,3 +366,73 @@ fn deserialises_with_defaults_and_validation() {
     assert!(serde_json::from_str::<OutlierDetection>(r#"{"base_ejection_time":"soon"}"#).is_err());
     assert!(serde_json::from_str::<OutlierDetection>(r#"{"panic":5}"#).is_err());
 }
+
+fn ejection_bound_holds(
+    n: usize,
+    percent: f64,
+    script: &[(usize, bool, u64)],
+) -> Result<(), proptest::test_runner::TestCaseError> {
+    use proptest::prop_assert;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let mut controls = Vec::new();
+        let eps: Vec<_> = names[..n]
+            .iter()
+            .map(|&k| {
+                let (e, ctl) = ep(k);
+                controls.push(ctl);
+                (k, e)
+            })
+            .collect();
+        let outlier = OutlierDetection::builder()
+            .consecutive_failures(Some(2))
+            .base_ejection_time(Duration::from_secs(1))
+            .max_ejection_time(Duration::from_secs(4))
+            .max_ejection_percent(percent)
+            .panic_threshold(0.0)
+            .build()
+            .unwrap();
+        let mut lb = BalanceLayer::builder()
+            .outlier_detection(outlier)
+            .seed(1)
+            .build()
+            .endpoints(eps);
+        let bound = ((n as f64 * percent / 100.0).floor() as usize).max(1);
+        for &(who, fail, wait_ms) in script {
+            controls[who % n].fail.store(fail, Ordering::SeqCst);
+            let _ = call(&mut lb, ()).await;
+            advance(Duration::from_millis(wait_ms)).await;
+            let ejected = lb.handle().endpoints().iter().filter(|e| e.ejected).count();
+            prop_assert!(ejected <= bound, "{ejected} > {bound}");
+        }
+        // Once every ejection has run out, the next pick restores them all.
+        for c in &controls {
+            c.fail.store(false, Ordering::SeqCst);
+        }
+        advance(Duration::from_secs(5)).await;
+        let _ = call(&mut lb, ()).await;
+        prop_assert!(lb.handle().endpoints().iter().all(|e| !e.ejected));
+        Ok(())
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    // Whatever the failures and the timing, no more endpoints are out than the maximum allows,
+    // and every ejection ends.
+    #[test]
+    fn never_more_ejected_than_the_maximum(
+        n in 1usize..8,
+        percent in 1.0f64..100.0,
+        script in proptest::collection::vec((0usize..8, proptest::bool::ANY, 0u64..1500), 1..200),
+    ) {
+        ejection_bound_holds(n, percent, &script)?;
+    }
+}

@@ -112,3 +112,54 @@ async fn dropping_a_probe_anywhere_wakes_a_backpressured_waiter() {
         abandon_a_probe(at, true).await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hook_that_panics_while_a_probe_finishes_loses_no_permit() {
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    use bulwark_policy::{BoxError, Event, EventKind, FnHook};
+    use tower::{service_fn, Layer, Service, ServiceExt};
+
+    let panicking = Arc::new(AtomicBool::new(false));
+    let flag = panicking.clone();
+    let hook = FnHook::new(move |e: &Event<'_>| {
+        if flag.load(SeqCst) && matches!(e.kind(), EventKind::BreakerCall { .. }) {
+            panic!("a hook that fails");
+        }
+    });
+    let layer = builder(1)
+        .consecutive_failures(1)
+        .hook(hook)
+        .build()
+        .unwrap();
+    let svc = layer.layer(service_fn(|ok: bool| async move {
+        if ok {
+            Ok(())
+        } else {
+            Err(BoxError::from("down"))
+        }
+    }));
+    assert!(svc.clone().oneshot(false).await.is_err());
+    advance(Duration::from_secs(1)).await;
+
+    let mut probe = svc.clone();
+    probe.ready().await.unwrap();
+    let mut fut = Box::pin(probe.call(true));
+    panicking.store(true, SeqCst);
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        let _ = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    }));
+    assert!(polled.is_err());
+    drop(fut);
+    panicking.store(false, SeqCst);
+
+    assert_eq!(layer.handle().state(), BreakerState::HalfOpen);
+    svc.oneshot(true)
+        .await
+        .expect("the permit came back, so this probe is admitted");
+    assert_eq!(layer.handle().state(), BreakerState::Closed);
+}

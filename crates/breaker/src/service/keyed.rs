@@ -14,7 +14,7 @@ use tower_service::Service;
 use crate::config::BreakerConfig;
 use crate::future::ResponseFuture;
 use crate::handle::KeyedHandle;
-use crate::state::{Admit, Identity, Shared};
+use crate::state::{Admit, Engine, Identity, Shared};
 
 /// The breakers of a keyed layer, one per key, at most `max_keys` of them.
 pub(crate) struct KeyMap<K> {
@@ -80,20 +80,17 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
 }
 
 impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
-    /// The breaker of `key`, made if it has none; marks the key as used.
-    fn breaker(&self, key: K, now: Instant) -> Arc<Shared> {
+    /// The engine of `key`'s breaker, made if it has none; marks the key as used.
+    fn engine(&self, key: K, now: Instant) -> Arc<Engine> {
         let found = self
             .map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .cloned();
-        let shared = match found {
-            Some(shared) => shared,
-            None => self.insert(key, now),
-        };
-        shared.engine().state.touch(now);
-        shared
+        let engine = found.unwrap_or_else(|| self.insert(key, now)).engine();
+        engine.state.touch(now);
+        engine
     }
 
     #[cold]
@@ -243,8 +240,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.keys.breaker((self.key)(&req), Instant::now());
-        let engine = shared.engine();
+        let engine = self.keys.engine((self.key)(&req), Instant::now());
         match engine.admit(None) {
             Admit::Closed(word) => {
                 let ticket = engine.ticket(word);

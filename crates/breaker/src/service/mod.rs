@@ -36,6 +36,11 @@ enum Admitted {
 /// half-opens (backpressure). It never fails for a policy reason. A clone starts unready and
 /// shares the breaker.
 ///
+/// # Panics
+///
+/// `call` panics unless `poll_ready` returned `Ready(Ok(()))` since the last `call`, as the
+/// `Service` contract allows: the admission it decided is what `call` acts on.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bulwark_policy::{Classify, Deadline, DeadlineAccess, EventKind, Outcome, Replay, Rng};
+use bulwark_policy::{
+    Classify, Deadline, DeadlineAccess, EventKind, Failure, Outcome, Replay, Rng,
+};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
@@ -44,26 +46,29 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, Req>,
         attempts: Attempts<S, Req, C, D, R, P>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, Req> {
         // An attempt is in flight.
         Calling {
             #[pin]
             future: F,
         },
-        // Waiting out the delay before the next attempt.
+        // Waiting out the delay before the next attempt, with the copy to send. The sleep is
+        // boxed so that the future stays small on the success path, where it never sleeps.
         Sleeping {
-            #[pin]
-            sleep: Sleep,
+            sleep: Pin<Box<Sleep>>,
+            next: Option<Req>,
         },
         // Waiting for the service to be ready for the next attempt.
-        Checking,
+        Checking {
+            next: Option<Req>,
+        },
     }
 }
 
@@ -73,8 +78,6 @@ struct Attempts<S, Req, C, D, R, P> {
     shared: Arc<Shared<C, D, R, P>>,
     /// The request as the caller gave it, kept to replay; `None` once it cannot be retried.
     original: Option<Req>,
-    /// The copy for the next attempt, made before its backoff sleep.
-    next: Option<Req>,
     /// Attempts sent so far.
     sent: u32,
     /// The backoff's previous delay, which decorrelated jitter grows from.
@@ -92,6 +95,7 @@ where
     R: Replay<Req>,
     P: RetryPredicate<Req>,
 {
+    #[inline]
     pub(crate) fn new(mut service: S, shared: Arc<Shared<C, D, R, P>>, req: Req) -> Self {
         if let Some(budget) = &shared.settings.budget {
             budget.deposit();
@@ -116,7 +120,6 @@ where
                 service,
                 shared,
                 original,
-                next: None,
                 sent: 1,
                 prev_delay: Duration::ZERO,
                 rng: None,
@@ -131,19 +134,24 @@ impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P>
 where
     R: Replay<Req>,
 {
-    /// Decides whether `result` is retried. If it is, the budget has paid for the retry, the
-    /// copy to send is in `next`, and the delay to wait comes back.
-    fn plan_retry<Res, E>(&mut self, result: &Result<Res, E>) -> Option<Duration>
+    /// Decides whether `result` is retried. If it is, the budget has paid for the retry, and
+    /// the delay to wait and the copy to send come back.
+    #[inline]
+    fn plan_retry<Res, E>(&mut self, result: &Result<Res, E>) -> Option<(Duration, Req)>
     where
         C: Classify<Res, E>,
     {
-        let original = self.original.as_ref()?;
-        let Outcome::Failure(failure) = self.shared.classify.classify(result) else {
-            return None;
-        };
-        if !failure.retryable {
-            return None;
+        self.original.as_ref()?;
+        match self.shared.classify.classify(result) {
+            Outcome::Failure(failure) if failure.retryable => self.plan_failure(failure),
+            _ => None,
         }
+    }
+
+    /// The retry path of [`plan_retry`](Self::plan_retry), kept out of the success path.
+    #[cold]
+    fn plan_failure(&mut self, failure: Failure) -> Option<(Duration, Req)> {
+        let original = self.original.as_ref()?;
         let settings = &*self.shared.settings;
         if self.sent >= settings.max_attempts() {
             settings.emit(EventKind::RetriesExhausted {
@@ -187,13 +195,12 @@ where
         // The backoff's own delay, not a server's hint, is what decorrelated jitter grows from.
         self.prev_delay = computed;
         self.sent += 1;
-        self.next = Some(copy);
         settings.emit(EventKind::RetryAttempt {
             attempt: self.sent,
             delay,
             reason: failure,
         });
-        Some(delay)
+        Some((delay, copy))
     }
 }
 
@@ -205,6 +212,7 @@ where
 {
     type Output = Result<S::Response, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -213,20 +221,24 @@ where
                     let result = ready!(future.poll(cx));
                     match this.attempts.plan_retry(&result) {
                         None => return Poll::Ready(result),
-                        Some(delay) if delay.is_zero() => this.state.set(State::Checking),
-                        Some(delay) => this.state.set(State::Sleeping {
-                            sleep: tokio::time::sleep(delay),
+                        Some((delay, next)) if delay.is_zero() => {
+                            this.state.set(State::Checking { next: Some(next) })
+                        }
+                        Some((delay, next)) => this.state.set(State::Sleeping {
+                            sleep: Box::pin(tokio::time::sleep(delay)),
+                            next: Some(next),
                         }),
                     }
                 }
-                StateProj::Sleeping { sleep } => {
-                    ready!(sleep.poll(cx));
-                    this.state.set(State::Checking);
+                StateProj::Sleeping { sleep, next } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    let next = next.take();
+                    this.state.set(State::Checking { next });
                 }
-                StateProj::Checking => {
+                StateProj::Checking { next } => {
                     let attempts = &mut *this.attempts;
                     ready!(attempts.service.poll_ready(cx))?;
-                    let Some(req) = attempts.next.take() else {
+                    let Some(req) = next.take() else {
                         unreachable!("a retry is planned together with its request")
                     };
                     if attempts.deadline.is_some() {
@@ -248,7 +260,7 @@ where
         let state = match &self.state {
             State::Calling { .. } => "calling",
             State::Sleeping { .. } => "sleeping",
-            State::Checking => "checking",
+            State::Checking { .. } => "checking",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

@@ -97,6 +97,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         // The ready service goes with the request, and retries use it again; this service
         // keeps a fresh clone, which must be polled ready before the next call.

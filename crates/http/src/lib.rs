@@ -66,17 +66,21 @@
 //! body in a [`ReplayBody`], and [`HttpReplay`] makes copies of the wrapped requests.
 //!
 //! - **The first attempt is never delayed.** Each frame is handed on the moment the body
-//!   yields it; keeping a copy is a reference-count increment for `Bytes` data.
-//! - **Memory is bounded by the cap** (64 KiB by default, [`DEFAULT_MAX_BYTES`]). A body
-//!   whose `Content-Length` or size hint is over the cap is never kept. A body that grows past
-//!   the cap while streaming stops being kept, and what was held is freed at once.
+//!   yields it, after its bytes are copied into the record.
+//! - **Memory is bounded by the cap** (64 KiB by default, [`DEFAULT_MAX_BYTES`]): the record
+//!   is a buffer of its own whose capacity never exceeds it. (It copies rather than keeps the
+//!   body's `Bytes`, which are often slices of a connection's read buffer: holding a small
+//!   slice would hold the whole buffer.) A body whose `Content-Length` or size hint is over
+//!   the cap is never kept. A body that grows past the cap while streaming stops being kept,
+//!   and what was held is freed at once.
 //! - **Over the cap, a request is sent once, never dropped.** From then on [`HttpReplay`]
 //!   returns `None`, so retry and fallback send the request once and emit
 //!   `EventKind::NotReplayable` (the layers do that, not this crate).
 //! - **Nothing is kept that nobody can ask for.** While a body streams with no other copy
 //!   alive, no later copy can be made, so none of it is kept.
-//! - **Copies stream the same frames**, data and trailers alike, and give the same size
-//!   hint, so hyper frames them the same way.
+//! - **Copies stream the same bytes and trailers**, and give the same size hint, so hyper
+//!   frames them the same way. A replaying copy yields what was kept in chunks of up to
+//!   64 KiB, so its data frames need not match the original's frame boundaries.
 //! - **A copy made before the first attempt finished streaming** (retry makes its copy
 //!   before the first send; fallback keeps one too) is served from what is kept and then
 //!   reads on from the body itself: copies may be polled in any order, or at once. If the

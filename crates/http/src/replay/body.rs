@@ -11,10 +11,13 @@ use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame, SizeHint};
 
 use super::error::NotReplayable;
-use super::shared::{Kept, Shared};
+use super::shared::Shared;
 
 /// How many body bytes are kept for replay unless told otherwise: 64 KiB.
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
+
+/// The largest data frame a replaying copy yields at once.
+const REPLAY_CHUNK: usize = 64 * 1024;
 
 /// A request body that can be sent more than once: it keeps a copy of what it streams, up to a
 /// byte cap.
@@ -40,10 +43,10 @@ pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 pub struct ReplayBody<B> {
     shared: Arc<Shared<B>>,
     id: u64,
-    /// Frames this copy has yielded.
-    cursor: usize,
     /// Data bytes this copy has yielded.
     sent: u64,
+    /// Whether this copy has yielded the trailers.
+    sent_trailers: bool,
 }
 
 impl<B: Body> ReplayBody<B> {
@@ -72,8 +75,8 @@ impl<B: Body> ReplayBody<B> {
     /// assert!(!large.is_replayable());
     /// ```
     pub fn with_max_bytes(body: B, max_bytes: usize) -> Self {
-        let fits = body.size_hint().lower() <= max_bytes as u64;
-        Self::from_shared(Shared::new(body, max_bytes, fits))
+        let expected = body.size_hint().lower();
+        Self::from_shared(Shared::new(body, max_bytes, expected))
     }
 
     /// Wraps the body of `req`, keeping up to `max_bytes` for replay. A `Content-Length` over
@@ -98,9 +101,8 @@ impl<B: Body> ReplayBody<B> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         req.map(|body| {
-            let fits = body.size_hint().lower() <= max_bytes as u64
-                && declared.is_none_or(|len| len <= max_bytes as u64);
-            Self::from_shared(Shared::new(body, max_bytes, fits))
+            let expected = body.size_hint().lower().max(declared.unwrap_or(0));
+            Self::from_shared(Shared::new(body, max_bytes, expected))
         })
     }
 }
@@ -110,8 +112,8 @@ impl<B> ReplayBody<B> {
         Self {
             shared: Arc::new(shared),
             id: 0,
-            cursor: 0,
             sent: 0,
+            sent_trailers: false,
         }
     }
 
@@ -140,8 +142,8 @@ impl<B> ReplayBody<B> {
         Some(Self {
             shared: self.shared.clone(),
             id,
-            cursor: 0,
             sent: 0,
+            sent_trailers: false,
         })
     }
 
@@ -156,8 +158,8 @@ impl<B> ReplayBody<B> {
         state.keeping && !state.failed
     }
 
-    /// How many bytes are held for replay right now; never more than
-    /// [`max_bytes`](Self::max_bytes).
+    /// How many bytes of memory are held for replay right now (the buffer's capacity and the
+    /// trailers); never more than [`max_bytes`](Self::max_bytes).
     ///
     /// ```
     /// use bytes::Bytes;
@@ -173,7 +175,7 @@ impl<B> ReplayBody<B> {
     /// # }
     /// ```
     pub fn buffered_bytes(&self) -> usize {
-        self.shared.lock().kept_bytes
+        self.shared.lock().held_bytes()
     }
 
     /// The most this body keeps for replay.
@@ -204,17 +206,21 @@ where
         let shared = &*this.shared;
         let mut state = shared.lock();
 
-        if this.cursor < state.yielded {
-            // Behind the frontier: replay from the record, if it still holds our frame.
+        // Behind the frontier: replay from the record, if it still holds what we need.
+        if this.sent < state.yielded_bytes || (state.yielded_trailers && !this.sent_trailers) {
             if !state.keeping {
                 return Poll::Ready(Some(Err(NotReplayable::new().into())));
             }
-            let frame = state.frames[this.cursor].to_frame();
-            if let Some(bytes) = frame.data_ref() {
-                this.sent += bytes.len() as u64;
+            if this.sent < state.yielded_bytes {
+                let start = this.sent as usize;
+                let end = state.data.len().min(start + REPLAY_CHUNK);
+                this.sent = end as u64;
+                let chunk = Bytes::copy_from_slice(&state.data[start..end]);
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
             }
-            this.cursor += 1;
-            return Poll::Ready(Some(Ok(frame)));
+            this.sent_trailers = true;
+            let trailers = state.trailers.clone().unwrap_or_default();
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
 
         if state.failed {
@@ -231,7 +237,6 @@ where
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(None) => {
-                state.ended = true;
                 state.body = None;
                 None
             }
@@ -242,40 +247,36 @@ where
                 Some(Err(err.into()))
             }
             Poll::Ready(Some(Ok(frame))) => {
-                let kept = match frame.into_data() {
-                    Ok(mut data) => Kept::Data(data.copy_to_bytes(data.remaining())),
+                // With no other copy alive, nobody can ask for one any more: keep nothing.
+                if state.keeping && state.copies < 2 {
+                    state.stop_keeping();
+                }
+                match frame.into_data() {
+                    Ok(mut data) => {
+                        let data = data.copy_to_bytes(data.remaining());
+                        state.yielded_bytes += data.len() as u64;
+                        this.sent += data.len() as u64;
+                        if state.keeping {
+                            state.keep_data(&data, shared.max_bytes);
+                        }
+                        Some(Ok(Frame::data(data)))
+                    }
                     Err(frame) => match frame.into_trailers() {
-                        Ok(map) => Kept::Trailers(map),
-                        // A frame kind this crate does not know cannot be replayed faithfully.
+                        Ok(trailers) => {
+                            state.yielded_trailers = true;
+                            this.sent_trailers = true;
+                            if state.keeping {
+                                state.keep_trailers(&trailers, shared.max_bytes);
+                            }
+                            Some(Ok(Frame::trailers(trailers)))
+                        }
+                        // A kind of frame this crate does not know cannot be replayed.
                         Err(_) => {
                             state.stop_keeping();
-                            return Poll::Ready(Some(Err(NotReplayable::new().into())));
+                            Some(Err(NotReplayable::new().into()))
                         }
                     },
-                };
-                state.yielded += 1;
-                this.cursor += 1;
-                if let Kept::Data(bytes) = &kept {
-                    state.yielded_bytes += bytes.len() as u64;
-                    this.sent += bytes.len() as u64;
                 }
-                let size = kept.size();
-                // With no other copy alive, nobody can ask for one any more: keep nothing.
-                let keep = state.keeping
-                    && state.copies > 1
-                    && state.kept_bytes + size <= shared.max_bytes;
-                let frame = if keep {
-                    let frame = kept.to_frame();
-                    state.kept_bytes += size;
-                    state.frames.push(kept);
-                    frame
-                } else {
-                    if state.keeping {
-                        state.stop_keeping();
-                    }
-                    kept.into_frame()
-                };
-                Some(Ok(frame))
             }
         };
         drop(state);
@@ -288,7 +289,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         let state = self.shared.lock();
-        if self.cursor < state.yielded {
+        if self.sent < state.yielded_bytes || (state.yielded_trailers && !self.sent_trailers) {
             return false;
         }
         match &state.body {
@@ -331,10 +332,10 @@ impl<B> fmt::Debug for ReplayBody<B> {
         let state = self.shared.lock();
         f.debug_struct("ReplayBody")
             .field("max_bytes", &self.shared.max_bytes)
-            .field("buffered_bytes", &state.kept_bytes)
+            .field("buffered_bytes", &state.held_bytes())
             .field("replayable", &(state.keeping && !state.failed))
             .field("copies", &state.copies)
-            .field("cursor", &self.cursor)
+            .field("sent", &self.sent)
             .finish()
     }
 }

@@ -5,9 +5,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 
-use bytes::Bytes;
 use http::HeaderMap;
-use http_body::Frame;
 
 /// One request body and its copies' common record of it.
 ///
@@ -23,17 +21,19 @@ pub(crate) struct Shared<B> {
 }
 
 impl<B> Shared<B> {
-    pub(crate) fn new(body: B, max_bytes: usize, keep: bool) -> Self {
+    /// `expected` is how many bytes the body will yield at least, as far as is known.
+    pub(crate) fn new(body: B, max_bytes: usize, expected: u64) -> Self {
+        let keeping = expected <= max_bytes as u64;
         Self {
             max_bytes,
             state: Mutex::new(State {
                 body: Some(Box::pin(body)),
-                frames: Vec::new(),
-                yielded: 0,
+                data: Vec::new(),
+                expected: if keeping { expected as usize } else { 0 },
+                trailers: None,
                 yielded_bytes: 0,
-                kept_bytes: 0,
-                keeping: keep,
-                ended: false,
+                yielded_trailers: false,
+                keeping,
                 failed: false,
                 copies: 1,
                 next_id: 1,
@@ -47,21 +47,28 @@ impl<B> Shared<B> {
     }
 }
 
+/// The record of what the body has yielded.
+///
+/// Data is copied into a buffer of our own rather than kept as the body's `Bytes`: those are
+/// often slices of a connection's read buffer, and holding a small slice would hold the whole
+/// buffer. Copying makes the cap a true bound on memory, at the price of one copy of at most
+/// `max_bytes` per replayable request.
 pub(crate) struct State<B> {
     /// The body, until it ends, fails, or the last copy is dropped.
     pub(crate) body: Option<Pin<Box<B>>>,
-    /// Every frame the body has yielded, while `keeping`.
-    pub(crate) frames: Vec<Kept>,
-    /// How many frames the body has yielded, kept or not.
-    pub(crate) yielded: usize,
+    /// Every data byte the body has yielded, while `keeping`. Its capacity never exceeds
+    /// `max_bytes`.
+    pub(crate) data: Vec<u8>,
+    /// The body's size when it is known in advance, to size `data` once.
+    expected: usize,
+    /// The trailers, once the body has yielded them, while `keeping`.
+    pub(crate) trailers: Option<HeaderMap>,
     /// How many data bytes the body has yielded, kept or not.
     pub(crate) yielded_bytes: u64,
-    /// The bytes held in `frames`; never more than `max_bytes`.
-    pub(crate) kept_bytes: usize,
-    /// Whether `frames` still holds everything the body has yielded. Once false, it stays
+    pub(crate) yielded_trailers: bool,
+    /// Whether the record still holds everything the body has yielded. Once false, it stays
     /// false: no new copy can be made, and a copy that falls behind cannot catch up.
     pub(crate) keeping: bool,
-    pub(crate) ended: bool,
     pub(crate) failed: bool,
     /// Live copies, the one being sent included.
     pub(crate) copies: usize,
@@ -72,42 +79,52 @@ impl<B> State<B> {
     /// Frees the record: from now on, only the copy at the frontier can go on.
     pub(crate) fn stop_keeping(&mut self) {
         self.keeping = false;
-        self.frames = Vec::new();
-        self.kept_bytes = 0;
+        self.data = Vec::new();
+        self.trailers = None;
+    }
+
+    /// The memory the record holds: the data buffer's capacity and the trailers' bytes.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.data.capacity() + self.trailers.as_ref().map_or(0, trailers_size)
+    }
+
+    /// Records data the body yielded, or stops keeping if it does not fit under `max`.
+    pub(crate) fn keep_data(&mut self, chunk: &[u8], max: usize) {
+        let needed = self.data.len() + chunk.len();
+        if self.yielded_trailers || needed > max {
+            self.stop_keeping();
+            return;
+        }
+        if needed > self.data.capacity() {
+            // Grow geometrically, as `Vec` does, but never past the cap.
+            let target = needed
+                .max(self.data.capacity() * 2)
+                .max(self.expected)
+                .min(max);
+            self.data.reserve_exact(target - self.data.len());
+        }
+        self.data.extend_from_slice(chunk);
+    }
+
+    /// Records the trailers the body yielded, or stops keeping if they do not fit under `max`.
+    pub(crate) fn keep_trailers(&mut self, trailers: &HeaderMap, max: usize) {
+        let size = trailers_size(trailers);
+        if self.data.len() + size > max {
+            self.stop_keeping();
+            return;
+        }
+        if self.data.capacity() + size > max {
+            self.data.shrink_to_fit();
+        }
+        self.trailers = Some(trailers.clone());
     }
 }
 
-/// A frame as the record keeps it.
-pub(crate) enum Kept {
-    Data(Bytes),
-    Trailers(HeaderMap),
-}
-
-impl Kept {
-    pub(crate) fn to_frame(&self) -> Frame<Bytes> {
-        match self {
-            Kept::Data(bytes) => Frame::data(bytes.clone()),
-            Kept::Trailers(map) => Frame::trailers(map.clone()),
-        }
-    }
-
-    pub(crate) fn into_frame(self) -> Frame<Bytes> {
-        match self {
-            Kept::Data(bytes) => Frame::data(bytes),
-            Kept::Trailers(map) => Frame::trailers(map),
-        }
-    }
-
-    /// What a frame costs against the cap; trailers count their names and values.
-    pub(crate) fn size(&self) -> usize {
-        match self {
-            Kept::Data(bytes) => bytes.len(),
-            Kept::Trailers(map) => map
-                .iter()
-                .map(|(name, value)| name.as_str().len() + value.len())
-                .sum(),
-        }
-    }
+/// What trailers cost against the cap: their names' and values' bytes.
+fn trailers_size(map: &HeaderMap) -> usize {
+    map.iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
 }
 
 /// The wakers of the copies waiting for the body's next frame.

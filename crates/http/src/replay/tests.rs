@@ -360,3 +360,31 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn many_tiny_frames_fit_and_replay_byte_for_byte() {
+    let frames: Vec<Result<Frame<Bytes>, Infallible>> = (0..20_000u32)
+        .map(|i| Ok(Frame::data(Bytes::from(vec![(i % 251) as u8]))))
+        .collect();
+    let expected: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let first = ReplayBody::new(StreamBody::new(futures_util::stream::iter(frames)));
+    let copy = first.replay().unwrap();
+    assert_eq!(collect(first).await.unwrap().0, expected);
+    assert!(copy.buffered_bytes() <= DEFAULT_MAX_BYTES);
+    assert_eq!(collect(copy).await.unwrap().0, expected);
+}
+
+#[test]
+fn the_record_holds_copies_not_the_bodys_buffers() {
+    let (tx, body, _) = channel();
+    let mut first = ReplayBody::new(body);
+    let copy = first.replay().unwrap();
+    let read_buffer = Bytes::from(vec![b'x'; 1 << 20]);
+    tx.send(Ok(Frame::data(read_buffer.slice(0..10)))).unwrap();
+    assert_eq!(poll_text(&mut first), Poll::Ready(Some(Ok("x".repeat(10)))));
+    assert!(
+        read_buffer.is_unique(),
+        "a 10-byte slice must not pin a 1 MiB buffer"
+    );
+    assert_eq!(copy.buffered_bytes(), 10);
+}

@@ -1,7 +1,8 @@
 //! Pick plus call through a balancer of 2, 10 and 100 ready endpoints: bulwark's p2c by
 //! pending requests against tower's `p2c::Balance`, which must sit behind a `Buffer` to be
 //! shared (it is not `Clone`), as users run it. Both are driven by the same single-threaded
-//! runtime; `bulwark_direct` polls ours without a runtime, since its futures are ready at once.
+//! runtime; `bulwark_direct` polls ours without a runtime, since its futures are ready at once,
+//! and `bare_endpoint_direct` is one endpoint called the same way, the floor.
 
 use std::convert::Infallible;
 use std::future::{ready, Ready};
@@ -27,6 +28,13 @@ fn pick_and_call(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("balance_pick_and_call");
+    let mut bare = endpoint(0);
+    group.bench_function("bare_endpoint_direct", |b| {
+        b.iter(|| {
+            now(bare.ready()).unwrap();
+            now(bare.call(7)).unwrap()
+        })
+    });
     for n in [2u64, 10, 100] {
         let mut ours = BalanceLayer::builder()
             .seed(1)

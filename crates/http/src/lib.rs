@@ -18,7 +18,9 @@
 //!   `.retry_if_request(..)`.
 //! - **Response mode for servers.** [`ErrorResponseLayer`] answers a breaker's rejection
 //!   with 503 and `Retry-After`, a timeout with 504, and so on, so that a stack is infallible
-//!   and axum needs no `HandleErrorLayer`.
+//!   and axum needs no `HandleErrorLayer`. [`ErrorResponseLayer::grpc`] does the same for
+//!   gRPC servers with trailers-only answers (UNAVAILABLE with `grpc-retry-pushback-ms`,
+//!   DEADLINE_EXCEEDED), without depending on tonic.
 //! - **Deadlines across a gRPC hop.** [`ReadGrpcTimeoutLayer`] turns a server's incoming
 //!   `grpc-timeout` into a [`Deadline`] that bulwark's timeout and retry honour;
 //!   [`WriteGrpcTimeoutLayer`] writes a client's remaining deadline into `grpc-timeout`.

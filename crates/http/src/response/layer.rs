@@ -1,12 +1,15 @@
 //! `ErrorResponseLayer` and the statuses it answers with.
 
-use bulwark_policy::{classify_error, BoxError, ConfigError, FailureKind};
-use http::header::RETRY_AFTER;
-use http::StatusCode;
+use bulwark_policy::{classify_error, BoxError, ConfigError, Failure, FailureKind};
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderName, HeaderValue, StatusCode};
 use tower_layer::Layer;
 
 use super::ErrorResponse;
 use crate::retry_after::retry_after_value;
+use crate::{Code, GRPC_RETRY_PUSHBACK_MS, GRPC_STATUS};
+
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Turns a service's errors into HTTP responses, so that a stack of bulwark layers is
 /// infallible and axum needs no `HandleErrorLayer`.
@@ -45,12 +48,15 @@ use crate::retry_after::retry_after_value;
 /// assert_eq!(res.headers()["retry-after"], "3");
 /// # }
 /// ```
+///
+/// For gRPC servers, [`ErrorResponseLayer::grpc`] answers with gRPC statuses instead.
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorResponseLayer {
     rejected: StatusCode,
     elapsed: StatusCode,
     no_endpoint: StatusCode,
     other: StatusCode,
+    grpc: bool,
 }
 
 impl ErrorResponseLayer {
@@ -66,7 +72,40 @@ impl ErrorResponseLayer {
             elapsed: StatusCode::GATEWAY_TIMEOUT,
             no_endpoint: StatusCode::SERVICE_UNAVAILABLE,
             other: StatusCode::INTERNAL_SERVER_ERROR,
+            grpc: false,
         }
+    }
+
+    /// The layer for gRPC servers: errors become trailers-only gRPC answers (HTTP 200, with
+    /// `grpc-status` in the headers), which every gRPC client reads as the call's status:
+    ///
+    /// | error | `grpc-status` | also |
+    /// |---|---|---|
+    /// | [`Rejected`](bulwark_policy::Rejected) | 14 UNAVAILABLE | `grpc-retry-pushback-ms`, rounded up, when the breaker knows |
+    /// | [`Elapsed`](bulwark_policy::Elapsed) | 4 DEADLINE_EXCEEDED | |
+    /// | [`NoEndpoint`](bulwark_policy::NoEndpoint) | 14 UNAVAILABLE | |
+    /// | anything else | 2 UNKNOWN | |
+    ///
+    /// bulwark's own errors are described in `grpc-message`; other errors' messages are not
+    /// sent, as they may say more about the server than its clients should know.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_policy::{BoxError, Rejected};
+    /// use bulwark_http::ErrorResponseLayer;
+    ///
+    /// let err: BoxError = Rejected::new(Some(Duration::from_millis(1500))).into();
+    /// let res: http::Response<()> = ErrorResponseLayer::grpc().response_for(&err);
+    /// assert_eq!(res.status(), 200);
+    /// assert_eq!(res.headers()["content-type"], "application/grpc");
+    /// assert_eq!(res.headers()["grpc-status"], "14");
+    /// assert_eq!(res.headers()["grpc-message"], "circuit breaker is open");
+    /// assert_eq!(res.headers()["grpc-retry-pushback-ms"], "1500");
+    /// ```
+    pub const fn grpc() -> Self {
+        let mut layer = Self::new();
+        layer.grpc = true;
+        layer
     }
 
     /// A builder, starting from the defaults.
@@ -95,6 +134,9 @@ impl ErrorResponseLayer {
     /// ```
     pub fn response_for<B: Default>(&self, err: &BoxError) -> http::Response<B> {
         let failure = classify_error(err);
+        if self.grpc {
+            return grpc_response(failure, err);
+        }
         let status = match failure.kind {
             FailureKind::Rejected => self.rejected,
             FailureKind::Timeout => self.elapsed,
@@ -114,6 +156,42 @@ impl ErrorResponseLayer {
     }
 }
 
+fn grpc_response<B: Default>(failure: Failure, err: &BoxError) -> http::Response<B> {
+    let code = match failure.kind {
+        FailureKind::Rejected | FailureKind::NoEndpoint => Code::Unavailable,
+        FailureKind::Timeout => Code::DeadlineExceeded,
+        _ => Code::Unknown,
+    };
+    let mut res = http::Response::new(B::default());
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code as u8)));
+    if code != Code::Unknown {
+        if let Ok(message) = HeaderValue::try_from(percent_encode(&err.to_string())) {
+            headers.insert(GRPC_MESSAGE, message);
+        }
+    }
+    if let (FailureKind::Rejected, Some(wait)) = (failure.kind, failure.retry_after) {
+        let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        headers.insert(GRPC_RETRY_PUSHBACK_MS, HeaderValue::from(ms));
+    }
+    res.extensions_mut().insert(failure);
+    res
+}
+
+/// `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself.
+pub(super) fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for &b in message.as_bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Default for ErrorResponseLayer {
     fn default() -> Self {
         Self::new()
@@ -128,7 +206,7 @@ impl<S> Layer<S> for ErrorResponseLayer {
     }
 }
 
-/// Builds an [`ErrorResponseLayer`]; every status must be a 4xx or a 5xx.
+/// Builds an HTTP [`ErrorResponseLayer`]; every status must be a 4xx or a 5xx.
 ///
 /// ```
 /// use http::StatusCode;

@@ -2,8 +2,8 @@
 //!
 //! [`ErrorResponseLayer`] wraps a service whose errors are bulwark's (a breaker's rejection, a
 //! timeout, a balancer with no endpoint) or anything else, and answers every error with a
-//! status instead. The service it makes never fails, which is what axum asks of a `Router`'s
-//! layers.
+//! status instead (or, for gRPC servers, with a `grpc-status`). The service it makes never
+//! fails, which is what axum asks of a `Router`'s layers.
 
 use std::convert::Infallible;
 use std::fmt;

@@ -175,3 +175,67 @@ fn the_service_is_infallible() {
         ErrorResponseLayer::new(),
     ));
 }
+
+#[tokio::test]
+async fn grpc_mode_answers_with_trailers_only_statuses() {
+    let layer = ErrorResponseLayer::grpc();
+    let header = |res: &http::Response<()>, name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let res = answer(
+        layer,
+        Box::new(Wrapped(
+            Rejected::new(Some(Duration::from_micros(1))).into(),
+        )),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "grpc-status").as_deref(), Some("14"));
+    assert_eq!(header(&res, "grpc-retry-pushback-ms").as_deref(), Some("1"));
+    assert_eq!(header(&res, "grpc-message").as_deref(), Some("wrapped"));
+
+    let res = answer(layer, Elapsed::new().into()).await;
+    assert_eq!(header(&res, "grpc-status").as_deref(), Some("4"));
+    assert_eq!(
+        header(&res, "grpc-message").as_deref(),
+        Some("request timed out")
+    );
+    assert_eq!(
+        header(&res, "content-type").as_deref(),
+        Some("application/grpc")
+    );
+    let res = answer(layer, NoEndpoint::new().into()).await;
+    assert_eq!(header(&res, "grpc-status").as_deref(), Some("14"));
+    assert!(res.headers().get("grpc-retry-pushback-ms").is_none());
+    let res = answer(layer, "database password is hunter2".into()).await;
+    assert_eq!(header(&res, "grpc-status").as_deref(), Some("2"));
+    assert!(res.headers().get("grpc-message").is_none());
+    assert_eq!(
+        res.extensions().get::<Failure>().unwrap().kind,
+        FailureKind::Error
+    );
+}
+
+#[tokio::test]
+async fn grpc_answers_classify_as_the_errors_they_stand_for() {
+    use bulwark_policy::Classify;
+    let classify = crate::GrpcClassifier::new();
+    let res = answer(
+        ErrorResponseLayer::grpc(),
+        Rejected::new(Some(Duration::from_secs(2))).into(),
+    )
+    .await;
+    let failure = classify
+        .classify(&Ok::<_, BoxError>(res))
+        .failure()
+        .unwrap();
+    assert!(failure.retryable);
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(2)));
+}
+
+#[test]
+fn grpc_messages_are_percent_encoded() {
+    assert_eq!(layer::percent_encode("a b%c\n\u{e9}"), "a b%25c%0A%C3%A9");
+}

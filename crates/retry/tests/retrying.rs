@@ -274,3 +274,22 @@ async fn the_handle_changes_attempts_and_backoff_for_every_service() {
     assert_eq!(svc.oneshot(0).await, Err(Boom(6)), "retries are off");
     assert_eq!(up.calls.count(), 7);
 }
+
+#[test]
+fn services_and_futures_are_send_for_multi_threaded_runtimes() {
+    fn send_sync<T: Send + Sync + Clone>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    let mut svc = RetryLayer::builder()
+        .retry_if_request(IdempotentMethods)
+        .build()
+        .unwrap()
+        .layer(tower::service_fn(|req: http::Request<String>| async move {
+            Ok::<_, std::io::Error>(req.into_body())
+        }));
+    send_sync(&svc);
+    send(&tower::Service::call(
+        &mut svc,
+        http::Request::new(String::from("body")),
+    ));
+}

@@ -388,3 +388,139 @@ fn the_record_holds_copies_not_the_bodys_buffers() {
     );
     assert_eq!(copy.buffered_bytes(), 10);
 }
+
+#[test]
+fn bodies_and_copies_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ReplayBody<Full<Bytes>>>();
+    send_sync::<http::Request<ReplayBody<ChannelBody>>>();
+}
+
+#[test]
+fn copies_read_on_two_threads_at_once_both_get_everything() {
+    let (tx, body, _) = channel();
+    let first = ReplayBody::new(body);
+    let copy = first.replay().unwrap();
+    let expected: Vec<u8> = (0..2_000u32).map(|i| (i % 256) as u8).collect();
+    let readers: Vec<_> = [first, copy]
+        .into_iter()
+        .map(|body| {
+            std::thread::spawn(move || {
+                tokio_test::block_on(async {
+                    // A guard against a lost wake-up, which would otherwise hang the test.
+                    tokio::time::timeout(std::time::Duration::from_secs(60), collect(body))
+                        .await
+                        .expect("a copy was never woken")
+                        .unwrap()
+                        .0
+                })
+            })
+        })
+        .collect();
+    for chunk in expected.chunks(7) {
+        tx.send(Ok(Frame::data(Bytes::copy_from_slice(chunk))))
+            .unwrap();
+        std::thread::yield_now();
+    }
+    drop(tx);
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), expected);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Send(u8),
+    Poll(usize),
+    Copy(usize),
+    Drop(usize),
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        (1u8..24).prop_map(Op::Send),
+        (0usize..4).prop_map(Op::Poll),
+        (0usize..4).prop_map(Op::Copy),
+        (0usize..4).prop_map(Op::Drop),
+    ];
+    proptest::collection::vec(op, 0..60)
+}
+
+struct Copy {
+    body: ReplayBody<ChannelBody>,
+    got: Vec<u8>,
+    end: Option<Result<(), String>>,
+}
+
+impl Copy {
+    fn poll(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut self.body).poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => self.got.extend_from_slice(&frame.into_data().unwrap()),
+            Poll::Ready(Some(Err(err))) => self.end = Some(Err(err.to_string())),
+            Poll::Ready(None) => self.end = Some(Ok(())),
+            Poll::Pending => {}
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// Any interleaving of frames arriving, copies being made, polled and dropped: every copy
+    /// sees a prefix of the body, in order; it ends with the whole body or with
+    /// `NotReplayable`, never with a truncated body; a body under the cap replays to every
+    /// copy; and the record never holds more than the cap.
+    #[test]
+    fn copies_never_see_a_wrong_or_truncated_body(ops in ops(), cap in 0usize..120) {
+        let (tx, body, _) = channel();
+        let mut copies = vec![Copy { body: ReplayBody::with_max_bytes(body, cap), got: vec![], end: None }];
+        let mut sent: Vec<u8> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Send(len) => {
+                    let chunk: Vec<u8> = (0..len).map(|i| (sent.len() as u8).wrapping_add(i)).collect();
+                    sent.extend_from_slice(&chunk);
+                    tx.send(Ok(Frame::data(Bytes::from(chunk)))).unwrap();
+                }
+                Op::Poll(i) => {
+                    let n = copies.len();
+                    copies[i % n].poll();
+                }
+                Op::Copy(i) => {
+                    let n = copies.len();
+                    if let Some(body) = copies[i % n].body.replay() {
+                        copies.push(Copy { body, got: vec![], end: None });
+                    }
+                }
+                Op::Drop(i) => {
+                    if copies.len() > 1 {
+                        let n = copies.len();
+                        copies.remove(i % n);
+                    }
+                }
+            }
+            for c in &copies {
+                prop_assert!(sent.starts_with(&c.got));
+                prop_assert!(c.body.buffered_bytes() <= cap);
+            }
+        }
+        drop(tx);
+        for c in &mut copies {
+            for _ in 0..sent.len() + 2 {
+                c.poll();
+            }
+            match &c.end {
+                Some(Ok(())) => prop_assert_eq!(&c.got, &sent),
+                Some(Err(e)) => {
+                    prop_assert_eq!(e, &NotReplayable::new().to_string());
+                    prop_assert!(sent.len() > cap, "a body under the cap failed to replay");
+                }
+                None => prop_assert!(false, "a copy never finished"),
+            }
+        }
+    }
+}

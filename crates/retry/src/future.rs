@@ -8,14 +8,15 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bulwark_policy::{
-    Classify, Deadline, DeadlineAccess, EventKind, Failure, Outcome, Replay, Rng,
+    Classify, CloneReplay, Deadline, DeadlineAccess, ErrorsAsFailures, EventKind,
+    ExtensionsDeadline, Failure, Outcome, Replay, Rng,
 };
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use crate::layer::Shared;
-use crate::RetryPredicate;
+use crate::{AnyRequest, RetryPredicate};
 
 pin_project! {
     /// The future of a [`Retry`](crate::Retry) service's response.
@@ -41,7 +42,14 @@ pin_project! {
     /// assert_eq!(future.await.unwrap(), 5);
     /// # }
     /// ```
-    pub struct ResponseFuture<S, Req, C, D, R, P>
+    pub struct ResponseFuture<
+        S,
+        Req,
+        C = ErrorsAsFailures,
+        D = ExtensionsDeadline,
+        R = CloneReplay,
+        P = AnyRequest,
+    >
     where
         S: Service<Req>,
     {

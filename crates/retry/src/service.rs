@@ -4,11 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bulwark_policy::{Classify, DeadlineAccess, Replay};
+use bulwark_policy::{
+    Classify, CloneReplay, DeadlineAccess, ErrorsAsFailures, ExtensionsDeadline, Replay,
+};
 use tower_service::Service;
 
 use crate::layer::Shared;
-use crate::{ResponseFuture, RetryPredicate};
+use crate::{AnyRequest, ResponseFuture, RetryPredicate};
 
 /// A service that retries the failed calls of `S`; made by a [`RetryLayer`](crate::RetryLayer).
 ///
@@ -27,7 +29,7 @@ use crate::{ResponseFuture, RetryPredicate};
 /// assert_eq!(svc.oneshot("abcd").await.unwrap(), 4);
 /// # }
 /// ```
-pub struct Retry<S, C, D, R, P> {
+pub struct Retry<S, C = ErrorsAsFailures, D = ExtensionsDeadline, R = CloneReplay, P = AnyRequest> {
     inner: S,
     shared: Arc<Shared<C, D, R, P>>,
 }

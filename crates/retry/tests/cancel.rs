@@ -3,10 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_policy::{
-    Backoff, BoxError, CloneReplay, ErrorsAsFailures, IgnoreDeadline, RetryBudget,
-};
-use bulwark_retry::{AnyRequest, Retry, RetryLayer};
+use bulwark_policy::{Backoff, BoxError, ErrorsAsFailures, IgnoreDeadline, RetryBudget};
+use bulwark_retry::{Retry, RetryLayer};
 use tokio_test::{assert_pending, assert_ready, assert_ready_err, assert_ready_ok, task};
 use tower::{Layer, Service};
 use tower_test::mock;
@@ -20,7 +18,7 @@ type Handle = mock::Handle<Tracked, &'static str>;
 
 const DELAY: Duration = Duration::from_millis(100);
 
-type Svc = Retry<Mock, ErrorsAsFailures, IgnoreDeadline, CloneReplay, AnyRequest>;
+type Svc = Retry<Mock, ErrorsAsFailures, IgnoreDeadline>;
 
 struct Setup {
     svc: Svc,

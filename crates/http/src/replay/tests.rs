@@ -524,3 +524,62 @@ proptest! {
         }
     }
 }
+
+/// Drives a request the way bulwark's retry layer does: a copy is made before the first
+/// send and the original is held; each retry sends a fresh copy of the original.
+async fn send_like_retry(
+    req: http::Request<ReplayBody<ChannelBody>>,
+    attempts: usize,
+) -> (Vec<Bytes>, usize) {
+    let mut seen = Vec::new();
+    let mut not_replayable = 0;
+    let (mut send, original) = match HttpReplay.replay(&req) {
+        Some(copy) => (copy, Some(req)),
+        None => {
+            not_replayable += 1;
+            (req, None)
+        }
+    };
+    for attempt in 1..=attempts {
+        // The upstream reads the whole body, then fails.
+        seen.push(collect(send.into_body()).await.unwrap().0);
+        if attempt == attempts {
+            break;
+        }
+        let Some(held) = &original else { break };
+        match HttpReplay.replay(held) {
+            Some(copy) => send = copy,
+            None => {
+                not_replayable += 1;
+                break;
+            }
+        }
+    }
+    (seen, not_replayable)
+}
+
+#[tokio::test]
+async fn the_retry_pattern_sends_the_same_streamed_bytes_each_time() {
+    let (tx, body, _) = channel();
+    for chunk in ["stream", "ing ", "body"] {
+        tx.send(data(chunk)).unwrap();
+    }
+    drop(tx);
+    let req = ReplayBody::wrap_request(http::Request::post("/").body(body).unwrap(), 64);
+    let (seen, not_replayable) = send_like_retry(req, 3).await;
+    assert_eq!(seen, ["streaming body"; 3]);
+    assert_eq!(not_replayable, 0);
+}
+
+#[tokio::test]
+async fn the_retry_pattern_sends_an_over_cap_body_once() {
+    let (tx, body, _) = channel();
+    for chunk in ["stream", "ing ", "body"] {
+        tx.send(data(chunk)).unwrap();
+    }
+    drop(tx);
+    let req = ReplayBody::wrap_request(http::Request::post("/").body(body).unwrap(), 8);
+    let (seen, not_replayable) = send_like_retry(req, 3).await;
+    assert_eq!(seen, ["streaming body"]);
+    assert_eq!(not_replayable, 1);
+}

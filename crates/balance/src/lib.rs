@@ -3,8 +3,8 @@
 //!
 //! # Why another balancer
 //!
-//! tower's `p2c::Balance` is not `Clone`, so every user puts it behind a `Buffer` (a task, a
-//! channel and a semaphore per request); it has no outlier detection; and it keeps the index of
+//! tower's `p2c::Balance` is not `Clone`, so every user puts it behind a `Buffer` (a worker
+//! task, plus a channel message and a semaphore permit per request); it has no outlier detection; and it keeps the index of
 //! the endpoint it found ready across calls, which goes stale when discovery removes an
 //! endpoint in between (tower#856). tonic's balanced `Channel` reports a load of 0 for every
 //! endpoint, so its p2c degrades to random. This crate is a balancer that is `Clone` by
@@ -58,7 +58,8 @@
 //! - An endpoint whose `poll_ready` returns an error is removed from the balancer.
 //! - While the list is empty and a `Discover` stream may still add endpoints, `poll_ready`
 //!   waits for it.
-//! - When no endpoint is left at all, `poll_ready` still returns `Ready(Ok)` and the call fails
+//! - When no endpoint can take the call (none is listed, or every one is ejected with panic
+//!   mode off), `poll_ready` still returns `Ready(Ok)` and the call fails
 //!   at once with [`NoEndpoint`] (and a [`NoEndpoint`](bulwark_policy::EventKind::NoEndpoint)
 //!   event), like `load_shed`: an `Err` from `poll_ready` would tell the caller to discard the
 //!   balancer for good.

@@ -243,6 +243,36 @@ async fn below_the_panic_threshold_every_endpoint_takes_traffic() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn with_every_endpoint_ejected_and_panic_mode_off_calls_fail_with_no_endpoint() {
+    let hook = RecordingHook::new();
+    let outlier = OutlierDetection::builder()
+        .consecutive_failures(Some(1))
+        .max_ejection_percent(100.0)
+        .panic_threshold(0.0)
+        .build()
+        .unwrap();
+    let eps: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|k| {
+            let (e, ctl) = ep(k);
+            ctl.fail.store(true, Ordering::SeqCst);
+            (k, e)
+        })
+        .collect();
+    let mut lb = BalanceLayer::builder()
+        .strategy(Strategy::RoundRobin)
+        .outlier_detection(outlier)
+        .hook(hook.clone())
+        .build()
+        .endpoints(eps);
+    run(&mut lb, 2).await;
+    assert_eq!(ejections(&hook).len(), 2);
+    let err = call(&mut lb, ()).await.unwrap_err();
+    assert!(err.is::<bulwark_balance::NoEndpoint>(), "{err}");
+    assert_eq!(hook.count(|k| *k == EventKind::NoEndpoint), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn ignored_outcomes_and_cancellations_never_eject() {
     let hook = RecordingHook::new();
     let (bad, bad_ctl) = ep("bad");

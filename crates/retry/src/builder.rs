@@ -266,9 +266,10 @@ impl<C, D, R, P> RetryBuilder<C, D, R, P> {
         self
     }
 
-    /// Decides which results are retried: any `Retryable` failure is, after the backoff or
-    /// the failure's `retry_after`. Default [`ErrorsAsFailures`]: every `Err` is a retryable
-    /// failure except a breaker's rejection, and every `Ok` a success.
+    /// Decides which results are retried: a failure marked retryable is, after the backoff or
+    /// the failure's `retry_after`; anything else comes back as it is. Default
+    /// [`ErrorsAsFailures`]: every `Err` is a retryable failure except a breaker's rejection,
+    /// and every `Ok` a success.
     ///
     /// ```
     /// use bulwark_policy::{Failure, FailureKind, IgnoreDeadline, Outcome};

@@ -11,6 +11,11 @@ use super::ReplayBodyService;
 /// Put it outside the layers that replay. A request whose `Content-Length` or size hint is
 /// over the cap is marked unreplayable at once; others are kept while they stream.
 ///
+/// Clients generic over the body (hyper-util's `Client`, tonic's `Channel` through
+/// `tonic::body::Body::new`) take `ReplayBody` as it is. A service that wants one body type,
+/// such as an axum `Router`, gets it back inside the replaying layers with
+/// `req.map(axum::body::Body::new)`.
+///
 /// ```
 /// use bytes::Bytes;
 /// use http_body_util::Full;

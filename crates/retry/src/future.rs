@@ -108,7 +108,6 @@ where
         if let Some(budget) = &shared.settings.budget {
             budget.deposit();
         }
-        let deadline = shared.deadline.get(&req).map(|d: Deadline| d.instant());
         let (send, original) =
             if shared.settings.max_attempts() > 1 && shared.predicate.may_retry(&req) {
                 match shared.replay.replay(&req) {
@@ -121,6 +120,12 @@ where
             } else {
                 (req, None)
             };
+        // Only a request that may be retried needs its deadline, or the clock.
+        let deadline = original
+            .as_ref()
+            .and_then(|req| shared.deadline.get(req))
+            .map(|d: Deadline| d.instant());
+        let sent_at = deadline.map(|_| Instant::now());
         let future = service.call(send);
         Self {
             state: State::Calling { future },
@@ -131,8 +136,8 @@ where
                 sent: 1,
                 prev_delay: Duration::ZERO,
                 rng: None,
-                sent_at: deadline.map(|_| Instant::now()),
                 deadline,
+                sent_at,
             },
         }
     }

@@ -34,8 +34,10 @@
 //! # Cost
 //!
 //! While closed, a call takes no lock and allocates nothing: it reads the state word when it
-//! is admitted and when it finishes, and clones one `Arc`. A failure bumps a counter; a count
-//! window adds one atomic increment and one swap per call. The clock is read only when a time
+//! is admitted and when it finishes, and holds the breaker through one of eight reference
+//! counts, picked by thread, so that threads calling at once do not fight over one cache line.
+//! A failure bumps a counter; a count window adds one shared atomic increment and one swap per
+//! call, and a time window one or two shared increments. The clock is read only when a time
 //! window, slow-call detection or a hook needs it. Open, half-open and every transition take a
 //! mutex — they are rare, and the lock keeps the probe count exact.
 //!

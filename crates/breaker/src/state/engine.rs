@@ -1,7 +1,8 @@
 //! The engine: the compiled config, the windows it judges, admission and every transition.
 
 use std::mem;
-use std::sync::atomic::Ordering::*;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::handle::{Snapshot, WindowCounts};
 use crate::window::{CountRing, Counts, Sample, TimeBuckets};
 
 /// The compiled configuration and the windows it judges; replaced whole by a reconfiguration.
-pub(crate) struct Engine {
+pub(crate) struct Core {
     pub(crate) state: Arc<State>,
     pub(super) version: u64,
     config: BreakerConfig,
@@ -33,55 +34,73 @@ pub(crate) struct Engine {
     pub(super) timing: bool,
 }
 
-/// A rate as parts per million, so that `failures / calls >= rate` is compared exactly.
-fn ppm(rate: Option<f64>) -> Option<u64> {
-    rate.map(|r| (r * 1e6).round() as u64)
+/// How many lanes an engine has: enough that the threads of a busy process rarely share one.
+const LANES: usize = 8;
+
+/// One of an engine's reference counts. A call's ticket keeps the engine alive through the lane
+/// of its thread, so threads calling at once touch different cache lines, not one shared count.
+#[repr(align(64))]
+pub(crate) struct Lane {
+    core: Arc<Core>,
+}
+
+impl Deref for Lane {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// This thread's lane, assigned round-robin on first use.
+fn lane_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    LANE.with(|lane| *lane)
+}
+
+/// The engine in use: its [`Core`], and the lanes through which calls hold it.
+pub(crate) struct Engine {
+    core: Arc<Core>,
+    lanes: Box<[Arc<Lane>]>,
+}
+
+impl Deref for Engine {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 impl Engine {
     pub(super) fn new(state: Arc<State>, config: BreakerConfig, version: u64) -> Self {
-        let timing = config.slow_call_threshold.is_some()
-            || config.time_window.is_some()
-            || state.hook.is_set();
-        Self {
-            version,
-            consecutive: config.consecutive_failures,
-            failure_ppm: ppm(config.failure_rate),
-            slow_ppm: ppm(config.slow_call_rate),
-            slow_threshold: config.slow_call_threshold,
-            min_calls: u64::from(config.min_calls.max(1)),
-            count: config.count_window.map(CountRing::new),
-            time: config
-                .time_window
-                .map(|w| TimeBuckets::new(w, config.time_window_buckets)),
-            timing,
-            config,
-            state,
-        }
+        let core = Arc::new(Core::new(state, config, version));
+        let lanes = (0..LANES)
+            .map(|_| Arc::new(Lane { core: core.clone() }))
+            .collect();
+        Self { core, lanes }
+    }
+
+    #[inline]
+    fn lane(&self) -> Arc<Lane> {
+        self.lanes[lane_index() % LANES].clone()
     }
 
     /// The ticket of a call admitted in the closed-like state `word`, sent now.
     #[inline]
-    pub(crate) fn ticket(self: &Arc<Self>, word: u64) -> Ticket {
-        let mut ticket = Ticket::new(self.clone(), word, false);
+    pub(crate) fn ticket(&self, word: u64) -> Ticket {
+        let mut ticket = Ticket::new(self.lane(), word, false);
         ticket.start();
         ticket
-    }
-
-    /// Whether a newer engine has been installed.
-    #[inline]
-    pub(crate) fn is_stale(&self) -> bool {
-        self.state.version.load(Relaxed) != self.version
-    }
-
-    pub(crate) fn config(&self) -> &BreakerConfig {
-        &self.config
     }
 
     /// Decides whether a call may go ahead. With a waker and in backpressure mode, a refusal
     /// registers the waker to be woken on the next transition or freed permit.
     #[inline]
-    pub(crate) fn admit(self: &Arc<Self>, waker: Option<&Waker>) -> Admit {
+    pub(crate) fn admit(&self, waker: Option<&Waker>) -> Admit {
         let state = &*self.state;
         let word = state.word.load(Acquire);
         match state_of(word) {
@@ -112,7 +131,7 @@ impl Engine {
     }
 
     #[cold]
-    fn admit_slow(self: &Arc<Self>, waker: Option<&Waker>) -> Admit {
+    fn admit_slow(&self, waker: Option<&Waker>) -> Admit {
         let state = &*self.state;
         let now = Instant::now();
         let mut report = Report::default();
@@ -142,7 +161,7 @@ impl Engine {
                     }
                     if slow.in_flight < slow.probes {
                         slow.in_flight += 1;
-                        break Admit::Probe(Ticket::new(self.clone(), word, true));
+                        break Admit::Probe(Ticket::new(self.lane(), word, true));
                     }
                     (None, deadline)
                 }
@@ -164,6 +183,44 @@ impl Engine {
         drop(slow);
         report.send(state);
         admit
+    }
+}
+
+/// A rate as parts per million, so that `failures / calls >= rate` is compared exactly.
+fn ppm(rate: Option<f64>) -> Option<u64> {
+    rate.map(|r| (r * 1e6).round() as u64)
+}
+
+impl Core {
+    fn new(state: Arc<State>, config: BreakerConfig, version: u64) -> Self {
+        let timing = config.slow_call_threshold.is_some()
+            || config.time_window.is_some()
+            || state.hook.is_set();
+        Self {
+            version,
+            consecutive: config.consecutive_failures,
+            failure_ppm: ppm(config.failure_rate),
+            slow_ppm: ppm(config.slow_call_rate),
+            slow_threshold: config.slow_call_threshold,
+            min_calls: u64::from(config.min_calls.max(1)),
+            count: config.count_window.map(CountRing::new),
+            time: config
+                .time_window
+                .map(|w| TimeBuckets::new(w, config.time_window_buckets)),
+            timing,
+            config,
+            state,
+        }
+    }
+
+    /// Whether a newer engine has been installed.
+    #[inline]
+    pub(crate) fn is_stale(&self) -> bool {
+        self.state.version.load(Relaxed) != self.version
+    }
+
+    pub(crate) fn config(&self) -> &BreakerConfig {
+        &self.config
     }
 
     /// Moves to `to` under the lock; returns the transition to report and the waiters to wake.

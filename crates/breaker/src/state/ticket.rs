@@ -7,7 +7,7 @@ use std::time::Duration;
 use bulwark_policy::{EventKind, Outcome};
 use tokio::time::Instant;
 
-use super::Engine;
+use super::engine::Lane;
 
 /// What admission decided.
 pub(crate) enum Admit {
@@ -33,7 +33,7 @@ pub(crate) struct Refusal {
 /// An admitted call. Finishing it records its outcome; dropping it unfinished counts as a
 /// cancellation, which records nothing and gives a probe's permit back.
 pub(crate) struct Ticket {
-    engine: Arc<Engine>,
+    lane: Arc<Lane>,
     pub(super) word: u64,
     /// When the call was sent, in nanoseconds since the breaker's epoch, plus one; 0 when the
     /// call is not timed. Plain integers keep the ticket small on the hot path.
@@ -43,9 +43,9 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    pub(super) fn new(engine: Arc<Engine>, word: u64, probe: bool) -> Self {
+    pub(super) fn new(lane: Arc<Lane>, word: u64, probe: bool) -> Self {
         Self {
-            engine,
+            lane,
             word,
             start: 0,
             probe,
@@ -56,8 +56,8 @@ impl Ticket {
     /// Marks the moment the call is sent.
     #[inline]
     pub(crate) fn start(&mut self) {
-        if self.engine.timing {
-            self.start = self.engine.state.nanos(Instant::now()).saturating_add(1);
+        if self.lane.timing {
+            self.start = self.lane.state.nanos(Instant::now()).saturating_add(1);
         }
     }
 
@@ -71,7 +71,7 @@ impl Ticket {
 
     #[inline]
     pub(crate) fn finish(mut self, outcome: Outcome) {
-        self.engine.finish(&self, outcome);
+        self.lane.finish(&self, outcome);
         // Set only now: if a hook panics above, the drop below still gives a probe's permit back.
         self.done = true;
     }
@@ -83,14 +83,14 @@ impl Drop for Ticket {
             return;
         }
         if self.start != 0 && !std::thread::panicking() {
-            let duration = self.elapsed(self.engine.state.nanos(Instant::now()));
-            self.engine.state.emit(EventKind::BreakerCall {
+            let duration = self.elapsed(self.lane.state.nanos(Instant::now()));
+            self.lane.state.emit(EventKind::BreakerCall {
                 outcome: Outcome::Ignore,
                 duration,
             });
         }
         if self.probe {
-            self.engine.probe_done(self.word, None, false);
+            self.lane.probe_done(self.word, None, false);
         }
     }
 }

@@ -403,3 +403,49 @@ async fn reconfigure_takes_effect_on_running_services() {
     );
     assert_eq!(handle.config().consecutive_failures, Some(2));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_probe_reopens() {
+    let layer = builder(5)
+        .consecutive_failures(1)
+        .slow_calls(Duration::from_secs(1), 1.0)
+        .count_window(10)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let (mut svc, mut mock) = mock::spawn_layer(layer);
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    advance(Duration::from_secs(5)).await;
+    let (mut probe, send) = start(&mut svc, &mut mock).await;
+    advance(Duration::from_secs(2)).await;
+    send.send_response("ok");
+    assert_ready_ok!(probe.poll(), "the caller still gets its answer");
+    assert_eq!(
+        handle.state(),
+        BreakerState::Open,
+        "a success slower than the threshold is a failed probe"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_jittered_open_period_is_seeded_and_within_its_bounds() {
+    let open_for = Backoff::constant(Duration::from_secs(10)).jitter(Jitter::Proportional(0.5));
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let layer = BreakerLayer::builder()
+            .consecutive_failures(1)
+            .open_for(open_for.clone())
+            .seed(42)
+            .build()
+            .unwrap();
+        let (mut svc, mut mock) = mock::spawn_layer(layer);
+        assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+        let open = rejected(&mut svc, &mut mock).retry_after().unwrap();
+        assert!(
+            open >= Duration::from_secs(5) && open <= Duration::from_secs(15),
+            "{open:?}"
+        );
+        seen.push(open);
+    }
+    assert_eq!(seen[0], seen[1], "the same seed gives the same open period");
+}

@@ -384,7 +384,7 @@ impl Core {
             Some(Outcome::Failure(_)) => Some(OPEN),
             Some(Outcome::Success) if slow_call => Some(OPEN),
             Some(Outcome::Success) => {
-                slow.successes += 1;
+                slow.successes = slow.successes.saturating_add(1);
                 (slow.successes >= slow.successes_needed).then_some(CLOSED)
             }
             _ => None,

@@ -51,7 +51,22 @@ impl Deadline {
     /// assert!(Deadline::after(Duration::MAX).remaining() > Duration::from_secs(3600 * 24 * 365));
     /// ```
     pub fn after(timeout: Duration) -> Self {
-        let now = Instant::now();
+        Self::from_now(Instant::now(), timeout)
+    }
+
+    /// A deadline `timeout` after `now`, for a caller that has already read the clock; it
+    /// saturates as [`Deadline::after`] does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_policy::Deadline;
+    ///
+    /// let now = tokio::time::Instant::now();
+    /// let deadline = Deadline::from_now(now, Duration::from_secs(1));
+    /// assert_eq!(deadline.instant(), now + Duration::from_secs(1));
+    /// assert!(Deadline::from_now(now, Duration::MAX).instant() > now);
+    /// ```
+    pub fn from_now(now: Instant, timeout: Duration) -> Self {
         let at = now
             .checked_add(timeout)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
@@ -140,6 +155,19 @@ pub trait DeadlineAccess<Req>: Clone + Send + Sync + 'static {
         let _ = req;
         None
     }
+
+    /// Whether requests read through this accessor can carry a deadline at all. A layer may
+    /// skip reading the clock for one that cannot. True by default.
+    ///
+    /// ```
+    /// use bulwark_policy::{DeadlineAccess, ExtensionsDeadline, IgnoreDeadline};
+    ///
+    /// assert!(DeadlineAccess::<http::Request<()>>::carries_deadline(&ExtensionsDeadline));
+    /// assert!(!DeadlineAccess::<u32>::carries_deadline(&IgnoreDeadline));
+    /// ```
+    fn carries_deadline(&self) -> bool {
+        true
+    }
 }
 
 /// A per-request timeout, put in an `http::Request`'s extensions, that a timeout layer uses in
@@ -179,7 +207,13 @@ impl<B> DeadlineAccess<http::Request<B>> for ExtensionsDeadline {
 
     #[inline]
     fn set(&self, req: &mut http::Request<B>, deadline: Deadline) {
-        req.extensions_mut().insert(deadline);
+        // Overwriting in place saves the allocation `insert` makes for its boxed value.
+        match req.extensions_mut().get_mut::<Deadline>() {
+            Some(carried) => *carried = deadline,
+            None => {
+                req.extensions_mut().insert(deadline);
+            }
+        }
     }
 
     #[inline]
@@ -209,4 +243,9 @@ impl<Req> DeadlineAccess<Req> for IgnoreDeadline {
 
     #[inline]
     fn set(&self, _: &mut Req, _: Deadline) {}
+
+    #[inline]
+    fn carries_deadline(&self) -> bool {
+        false
+    }
 }

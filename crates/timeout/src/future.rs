@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bulwark_policy::{Event, EventKind};
+use bulwark_policy::{Deadline, Event, EventKind};
 use pin_project_lite::pin_project;
 use tokio::time::{sleep_until, Instant, Sleep};
 
@@ -129,9 +129,10 @@ where
                     ready!(sleep.poll(cx));
                     return Poll::Ready(Err(elapsed(this.report, *after)));
                 }
-                TimerProj::Relative { timeout } => {
-                    (saturating_add(Instant::now(), *timeout), *timeout)
-                }
+                TimerProj::Relative { timeout } => (
+                    Deadline::from_now(Instant::now(), *timeout).instant(),
+                    *timeout,
+                ),
                 TimerProj::Absolute { deadline, called } => {
                     (*deadline, deadline.saturating_duration_since(*called))
                 }
@@ -152,13 +153,6 @@ fn elapsed(report: &Option<Arc<Report>>, after: Duration) -> BoxError {
     }
     // `Elapsed` has no size, so boxing it does not allocate.
     Elapsed::new().into()
-}
-
-/// `now + timeout`, or about 30 years from now if that overflows the clock, as
-/// [`Deadline::after`](bulwark_policy::Deadline::after) does.
-pub(crate) fn saturating_add(now: Instant, timeout: Duration) -> Instant {
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
 
 impl<F> fmt::Debug for ResponseFuture<F> {

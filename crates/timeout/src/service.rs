@@ -1,18 +1,17 @@
 //! [`Timeout`], the service a [`TimeoutLayer`] wraps around another.
 
-use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bulwark_policy::{Deadline, DeadlineAccess, ExtensionsDeadline, IgnoreDeadline};
+use bulwark_policy::{Deadline, DeadlineAccess, ExtensionsDeadline};
 use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::BoxError;
-use crate::future::{saturating_add, ResponseFuture};
+use crate::future::ResponseFuture;
 use crate::layer::Report;
 use crate::TimeoutLayer;
 
@@ -134,7 +133,7 @@ where
 
         // With nowhere to carry a deadline there is nothing to check or propagate in `call`, so
         // the clock is first read, and the timeout starts, when the answer is not ready at once.
-        if carried.is_none() && !carries_deadline::<A>() {
+        if carried.is_none() && !self.access.carries_deadline() {
             if timeout.is_zero() {
                 return ResponseFuture::expired(report);
             }
@@ -142,7 +141,7 @@ where
         }
 
         let now = Instant::now();
-        let own = Deadline::at(saturating_add(now, timeout));
+        let own = Deadline::from_now(now, timeout);
         let deadline = carried.map_or(own, |carried| carried.min(own));
         // The deadline instant itself counts as passed, as `Deadline::is_expired` says.
         if deadline.instant() <= now {
@@ -154,12 +153,6 @@ where
         }
         ResponseFuture::absolute(self.inner.call(req), deadline.instant(), now, report)
     }
-}
-
-/// Whether requests read through `A` may carry a deadline. [`IgnoreDeadline`] never does, so a
-/// call through it need not read the clock; the comparison is resolved at compile time.
-fn carries_deadline<A: 'static>() -> bool {
-    TypeId::of::<A>() != TypeId::of::<IgnoreDeadline>()
 }
 
 impl<S: fmt::Debug, A: fmt::Debug> fmt::Debug for Timeout<S, A> {

@@ -151,8 +151,9 @@
 //!   deadline it puts on the request.
 //! - **Writing the deadline into `http::Extensions` may allocate**; that is `http`'s map, not
 //!   this layer. A request with no extensions at all costs three allocations (the map, its
-//!   table, the boxed deadline); one that already has other extensions costs one. A request
-//!   that already carries an equal or earlier deadline is left untouched and costs nothing.
+//!   table, the boxed deadline); one that already has other extensions costs one. A later
+//!   deadline already on the request is overwritten in place, and an equal or earlier one is
+//!   left untouched: neither costs anything.
 //!
 //! # Features
 //!

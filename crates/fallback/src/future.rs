@@ -103,7 +103,12 @@ where
                             });
                             fut
                         }
-                        Err(result) => return Poll::Ready(result.map_err(F::pass)),
+                        Err(result) => {
+                            if let Some(kind) = F::DECLINED {
+                                shared.hook.emit(|| Event::new(&shared.name, kind));
+                            }
+                            return Poll::Ready(result.map_err(F::pass));
+                        }
                     }
                 }
                 StateProj::Fallback { fut } => return fut.poll(cx),

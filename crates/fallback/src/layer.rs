@@ -136,11 +136,12 @@ impl<F> FallbackLayer<FromFn<F>> {
 impl<B> FallbackLayer<Backup<B>> {
     /// Forwards the request to the standby service `backup` when the primary fails.
     ///
-    /// Every request is copied before it is sent, through [`CloneReplay`] unless
-    /// [`replay`](Self::replay) says otherwise; the copy is dropped with the response future
-    /// when the primary succeeds. A request that cannot be copied is sent to the primary once
-    /// and an [`EventKind::NotReplayable`](bulwark_policy::EventKind::NotReplayable) is
-    /// reported; with no copy to forward, the primary's result comes back whatever it is.
+    /// A copy of every request goes to the primary, through [`CloneReplay`] unless
+    /// [`replay`](Self::replay) says otherwise, and the original is kept until the result is
+    /// known; the backup's copy is made from it only when the fallback fires. A request that
+    /// cannot be copied, then or before it is sent, goes to the primary only and an
+    /// [`EventKind::NotReplayable`](bulwark_policy::EventKind::NotReplayable) is reported; with
+    /// no copy to forward, the primary's result comes back whatever it is.
     ///
     /// The backup is polled for readiness only when the fallback fires, on a fresh clone. The
     /// service's error is a [`BoxError`](bulwark_policy::BoxError): a primary error passes

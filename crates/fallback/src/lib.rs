@@ -59,9 +59,10 @@
 //! - [`FallbackFailed`] (boxed), when `from_fn` or the backup service fails too. It carries the
 //!   primary's failure as [`reason`](FallbackFailed::reason) and the fallback's error as its
 //!   `source`, so downcasting tells "the standby failed too" from "no fallback applied".
-//! - With `service`, a request that cannot be replayed is sent once to the primary, an
-//!   [`EventKind::NotReplayable`](bulwark_policy::EventKind::NotReplayable) is reported, and
-//!   the primary's result comes back whatever it is.
+//! - With `service`, a request that cannot be replayed — before it is sent, or any more when
+//!   the fallback fires (a streamed body that outgrew its replay buffer) — goes to the primary
+//!   only, an [`EventKind::NotReplayable`](bulwark_policy::EventKind::NotReplayable) is
+//!   reported, and the primary's result comes back whatever it is.
 //!
 //! ```
 //! use bulwark_fallback::{FallbackFailed, FallbackLayer};

@@ -125,7 +125,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &self.shared;
-        let kept = shared.strategy.keep(&req);
+        let (req, kept) = shared.strategy.keep(req);
         if kept.is_none() {
             shared
                 .hook

@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::sync::{Mutex, PoisonError};
 
-use bulwark_policy::{BoxError, CloneReplay, Failure, Replay};
+use bulwark_policy::{BoxError, CloneReplay, EventKind, Failure, Replay};
 use tower_service::Service;
 
 use crate::future::{BackupFuture, FnFuture};
@@ -39,9 +39,15 @@ pub trait Strategy<Req, Res, E>: sealed::Sealed {
     /// The future of the fallback's answer.
     type Future: Future<Output = Result<Res, Self::Error>>;
 
-    /// What to keep of `req` before it is sent; `None` if it cannot be replayed.
+    /// Splits `req` into what is sent to the service and what is kept for the fallback;
+    /// nothing is kept if the request cannot be replayed.
     #[doc(hidden)]
-    fn keep(&self, req: &Req) -> Option<Self::Kept>;
+    fn keep(&self, req: Req) -> (Req, Option<Self::Kept>);
+
+    /// Reported when [`start`](Self::start) declines because the kept request cannot be
+    /// replayed after all.
+    #[doc(hidden)]
+    const DECLINED: Option<EventKind> = None;
 
     /// The service's error for a primary error that passes through.
     #[doc(hidden)]
@@ -99,8 +105,8 @@ impl<Req, Res: Clone, E> Strategy<Req, Res, E> for Value<Res> {
     type Future = Ready<Result<Res, E>>;
 
     #[inline]
-    fn keep(&self, _: &Req) -> Option<()> {
-        Some(())
+    fn keep(&self, req: Req) -> (Req, Option<()>) {
+        (req, Some(()))
     }
 
     #[inline]
@@ -157,8 +163,8 @@ where
     type Future = Ready<Result<Res, E>>;
 
     #[inline]
-    fn keep(&self, _: &Req) -> Option<()> {
-        Some(())
+    fn keep(&self, req: Req) -> (Req, Option<()>) {
+        (req, Some(()))
     }
 
     #[inline]
@@ -224,8 +230,8 @@ where
     type Future = FnFuture<Fut>;
 
     #[inline]
-    fn keep(&self, _: &Req) -> Option<()> {
-        Some(())
+    fn keep(&self, req: Req) -> (Req, Option<()>) {
+        (req, Some(()))
     }
 
     #[inline]
@@ -329,9 +335,17 @@ where
     type Error = BoxError;
     type Future = BackupFuture<B, Req>;
 
+    const DECLINED: Option<EventKind> = Some(EventKind::NotReplayable);
+
+    /// A copy goes to the primary and the original is kept, so the backup's copy is made only
+    /// when it is needed, from a request no attempt has consumed: a body that outgrew its
+    /// replay buffer while the primary streamed it is then found unreplayable, not sent broken.
     #[inline]
-    fn keep(&self, req: &Req) -> Option<Req> {
-        self.replay.replay(req)
+    fn keep(&self, req: Req) -> (Req, Option<Req>) {
+        match self.replay.replay(&req) {
+            Some(copy) => (copy, Some(req)),
+            None => (req, None),
+        }
     }
 
     #[inline]
@@ -341,10 +355,13 @@ where
 
     fn start(
         &self,
-        _: Result<Res, E>,
-        req: Req,
+        result: Result<Res, E>,
+        kept: Req,
         reason: Failure,
     ) -> Result<Self::Future, Result<Res, E>> {
+        let Some(req) = self.replay.replay(&kept) else {
+            return Err(result);
+        };
         // A fresh clone starts unready; the future polls it for readiness before the call.
         let service = self
             .service

@@ -288,6 +288,34 @@ async fn an_unreplayable_request_is_sent_once_and_its_result_returned() {
     );
 }
 
+/// Replays once, like a streamed body that outgrew its buffer while the first copy was sent.
+#[derive(Clone, Default)]
+struct Once(std::sync::Arc<std::sync::atomic::AtomicBool>);
+impl Replay<u32> for Once {
+    fn replay(&self, req: &u32) -> Option<u32> {
+        (!self.0.swap(true, std::sync::atomic::Ordering::SeqCst)).then_some(*req)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_stops_being_replayable_is_not_sent_to_the_backup() {
+    let hook = RecordingHook::new();
+    let (backup, mut standby) = mock::pair::<u32, u32>();
+    let layer = FallbackLayer::service(backup)
+        .replay(Once::default())
+        .hook(hook.clone());
+    let (mut svc, mut primary) = mock::spawn_layer::<u32, u32, _>(layer);
+
+    assert_ready_ok!(svc.poll_ready());
+    let mut fut = task::spawn(svc.call(4));
+    assert!(hook.kinds().is_empty(), "the first copy was made");
+    assert_request_eq!(primary, 4).send_error(Refused);
+    let err = assert_ready_err!(fut.poll());
+    assert!(err.is::<Refused>(), "the primary's own error: {err}");
+    assert_pending!(standby.poll_request(), "the backup never sees it");
+    assert_eq!(hook.kinds(), [EventKind::NotReplayable]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_primary_readiness_error_passes_through() {
     let (mut svc, mut handle) = mock::spawn_layer::<u32, u32, _>(FallbackLayer::value(0u32));

@@ -304,3 +304,15 @@ proptest! {
         rt.block_on(check(c, ops))?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(50_000))]
+
+    /// The same, longer: `cargo test -p bulwark-breaker --test model -- --ignored`.
+    #[test]
+    #[ignore]
+    fn the_breaker_follows_the_model_long(c in configs(), ops in ops()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        rt.block_on(check(c, ops))?;
+    }
+}

@@ -151,7 +151,12 @@ where
             error = %err,
             "endpoint failed to become ready; removed"
         );
-        self.shared.remove_endpoint(ep.id);
+        if self.shared.remove_endpoint(ep.id) {
+            let cluster = &self.shared.cluster;
+            cluster
+                .hook
+                .emit(|| Event::new(&cluster.name, EventKind::EndpointRemoved).with_key(&ep.key));
+        }
         self.refresh();
     }
 

@@ -77,7 +77,11 @@ async fn with_no_endpoint_poll_ready_is_ok_and_the_call_fails_with_no_endpoint()
     ready_now::<_, ()>(&mut lb);
     let err = lb.call(()).await.unwrap_err();
     assert!(err.is::<NoEndpoint>(), "{err}");
-    assert_eq!(hook.kinds(), [EventKind::NoEndpoint]);
+    assert_eq!(
+        hook.kinds(),
+        [EventKind::EndpointRemoved, EventKind::NoEndpoint]
+    );
+    assert_eq!(hook.events()[0].key.as_deref(), Some("bad"));
     assert!(lb.handle().is_empty());
 
     // An endpoint added later is used by the next call.

@@ -21,6 +21,7 @@ use super::{BreakerState, Event, EventKind, Hook};
 /// | `bulwark_fallback_total` | counter | `reason` | a fallback used, by failure kind |
 /// | `bulwark_balance_ejections_total` | counter | | an endpoint ejected |
 /// | `bulwark_balance_restorations_total` | counter | | an endpoint restored |
+/// | `bulwark_balance_removals_total` | counter | | an endpoint removed after its readiness failed |
 /// | `bulwark_balance_no_endpoint_total` | counter | | no endpoint for a request |
 /// | `bulwark_chaos_injected_total` | counter | `fault` | a fault a chaos layer injected |
 ///
@@ -116,6 +117,9 @@ impl Hook for MetricsHook {
             }
             EventKind::EndpointRestored => {
                 counter!("bulwark_balance_restorations_total", base).increment(1)
+            }
+            EventKind::EndpointRemoved => {
+                counter!("bulwark_balance_removals_total", base).increment(1)
             }
             EventKind::NoEndpoint => {
                 counter!("bulwark_balance_no_endpoint_total", base).increment(1)

@@ -212,6 +212,8 @@ pub enum EventKind {
     },
     /// A balancer let an ejected endpoint back in.
     EndpointRestored,
+    /// A balancer dropped an endpoint whose readiness failed.
+    EndpointRemoved,
     /// A balancer had no endpoint for a request.
     NoEndpoint,
     /// A chaos layer injected a fault.
@@ -278,6 +280,7 @@ impl EventKind {
             EventKind::FallbackUsed { .. } => "fallback_used",
             EventKind::EndpointEjected { .. } => "endpoint_ejected",
             EventKind::EndpointRestored => "endpoint_restored",
+            EventKind::EndpointRemoved => "endpoint_removed",
             EventKind::NoEndpoint => "no_endpoint",
             EventKind::FaultInjected { .. } => "fault_injected",
         }

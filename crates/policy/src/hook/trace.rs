@@ -11,7 +11,7 @@ use super::{Event, EventKind, Hook};
 /// | level | events |
 /// | --- | --- |
 /// | `WARN` | a breaker opening, retries or the budget exhausted, no endpoint |
-/// | `INFO` | other breaker transitions, an endpoint ejected or restored, a fallback used |
+/// | `INFO` | other breaker transitions, an endpoint ejected, restored or removed, a fallback used |
 /// | `DEBUG` | a retry attempt, a timeout, a rejection, a request that cannot be replayed, a retry stopped by its deadline |
 /// | `TRACE` | every recorded breaker call |
 ///
@@ -44,6 +44,7 @@ impl TracingHook {
             EventKind::BreakerTransition { .. }
             | EventKind::EndpointEjected { .. }
             | EventKind::EndpointRestored
+            | EventKind::EndpointRemoved
             | EventKind::FallbackUsed { .. } => Level::INFO,
             EventKind::BreakerCall { .. } => Level::TRACE,
             _ => Level::DEBUG,

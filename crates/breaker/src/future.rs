@@ -77,7 +77,7 @@ where
         match this.kind.project() {
             KindProj::Called { future } => {
                 let result = ready!(future.poll(cx));
-                if let Some(ticket) = this.ticket.take() {
+                if let Some(ticket) = this.ticket {
                     ticket.finish(this.classify.classify(&result));
                 }
                 Poll::Ready(result.map_err(Into::into))

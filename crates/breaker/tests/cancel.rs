@@ -154,8 +154,9 @@ async fn a_hook_that_panics_while_a_probe_finishes_loses_no_permit() {
         let _ = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
     }));
     assert!(polled.is_err());
-    drop(fut);
     panicking.store(false, SeqCst);
+    // The future that panicked is dropped, as an unwinding task drops it: a cancellation.
+    drop(fut);
 
     assert_eq!(layer.handle().state(), BreakerState::HalfOpen);
     svc.oneshot(true)

@@ -1,5 +1,6 @@
 //! The engine: the compiled config, the windows it judges, admission and every transition.
 
+use std::cell::Cell;
 use std::mem;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering::*};
@@ -53,18 +54,30 @@ impl Deref for Lane {
 }
 
 /// This thread's lane, assigned round-robin on first use.
+#[inline]
 fn lane_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Const-initialised, so reading it is a plain thread-local load with no lazy-init check.
     thread_local! {
-        static LANE: usize = NEXT.fetch_add(1, Relaxed);
+        static LANE: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    LANE.with(|lane| *lane)
+    LANE.with(|lane| match lane.get() {
+        usize::MAX => {
+            let assigned = NEXT.fetch_add(1, Relaxed) % LANES;
+            lane.set(assigned);
+            assigned
+        }
+        assigned => assigned,
+    })
 }
 
 /// The engine in use: its [`Core`], and the lanes through which calls hold it.
 pub(crate) struct Engine {
     core: Arc<Core>,
     lanes: Box<[Arc<Lane>]>,
+    /// The core's state and version again, one pointer closer to the service's hot path.
+    shortcut: Arc<State>,
+    version: u64,
 }
 
 impl Deref for Engine {
@@ -77,16 +90,27 @@ impl Deref for Engine {
 
 impl Engine {
     pub(super) fn new(state: Arc<State>, config: BreakerConfig, version: u64) -> Self {
-        let core = Arc::new(Core::new(state, config, version));
+        let core = Arc::new(Core::new(state.clone(), config, version));
         let lanes = (0..LANES)
             .map(|_| Arc::new(Lane { core: core.clone() }))
             .collect();
-        Self { core, lanes }
+        Self {
+            core,
+            lanes,
+            shortcut: state,
+            version,
+        }
+    }
+
+    /// Whether a newer engine has been installed.
+    #[inline]
+    pub(crate) fn is_stale(&self) -> bool {
+        self.shortcut.version.load(Relaxed) != self.version
     }
 
     #[inline]
     fn lane(&self) -> Arc<Lane> {
-        self.lanes[lane_index() % LANES].clone()
+        self.lanes[lane_index()].clone()
     }
 
     /// The ticket of a call admitted in the closed-like state `word`, sent now.
@@ -101,10 +125,14 @@ impl Engine {
     /// registers the waker to be woken on the next transition or freed permit.
     #[inline]
     pub(crate) fn admit(&self, waker: Option<&Waker>) -> Admit {
-        let state = &*self.state;
+        let state = &*self.shortcut;
         let word = state.word.load(Acquire);
+        // Closed first and on its own: the one branch the hot path takes.
+        if state_of(word) == CLOSED {
+            return Admit::Closed(word);
+        }
         match state_of(word) {
-            CLOSED | FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
+            FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
             DISABLED => return Admit::Untracked,
             OPEN if waker.is_none() || !state.backpressure.load(Relaxed) => {
                 let now = Instant::now();
@@ -213,12 +241,6 @@ impl Core {
         }
     }
 
-    /// Whether a newer engine has been installed.
-    #[inline]
-    pub(crate) fn is_stale(&self) -> bool {
-        self.state.version.load(Relaxed) != self.version
-    }
-
     pub(crate) fn config(&self) -> &BreakerConfig {
         &self.config
     }
@@ -296,7 +318,7 @@ impl Core {
         };
         let duration = ticket.elapsed(end);
         self.state
-            .emit(EventKind::BreakerCall { outcome, duration });
+            .emit(|| EventKind::BreakerCall { outcome, duration });
         let slow = self.slow_threshold.is_some_and(|t| duration > t);
         if ticket.probe {
             self.probe_done(ticket.word, Some(outcome), slow);

@@ -113,9 +113,11 @@ impl State {
         self.slow.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn emit(&self, kind: EventKind) {
+    /// Reports the event `kind` builds, if a hook is set; with none, nothing is built.
+    #[inline]
+    fn emit(&self, kind: impl FnOnce() -> EventKind) {
         self.hook.emit(|| {
-            let event = Event::new(&self.name, kind);
+            let event = Event::new(&self.name, kind());
             match &self.key {
                 Some(key) => event.with_key(&**key),
                 None => event,
@@ -149,7 +151,7 @@ impl State {
     }
 
     pub(crate) fn emit_rejected(&self, retry_after: Option<Duration>) {
-        self.emit(EventKind::BreakerRejected { retry_after });
+        self.emit(|| EventKind::BreakerRejected { retry_after });
     }
 }
 
@@ -171,7 +173,7 @@ impl Report {
 
     fn send(self, state: &State) {
         for (from, to) in self.transitions.into_iter().flatten() {
-            state.emit(EventKind::BreakerTransition { from, to });
+            state.emit(|| EventKind::BreakerTransition { from, to });
         }
         for w in self.wake {
             w.wake();

@@ -69,10 +69,15 @@ impl Ticket {
         }
     }
 
+    /// Records the outcome, once. Finishing in place, rather than by value, spares the hot path
+    /// a copy of the ticket.
     #[inline]
-    pub(crate) fn finish(mut self, outcome: Outcome) {
-        self.lane.finish(&self, outcome);
-        // Set only now: if a hook panics above, the drop below still gives a probe's permit back.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.lane.finish(self, outcome);
+        // Set only now: if a hook panics above, the drop still gives a probe's permit back.
         self.done = true;
     }
 }
@@ -84,7 +89,7 @@ impl Drop for Ticket {
         }
         if self.start != 0 && !std::thread::panicking() {
             let duration = self.elapsed(self.lane.state.nanos(Instant::now()));
-            self.lane.state.emit(EventKind::BreakerCall {
+            self.lane.state.emit(|| EventKind::BreakerCall {
                 outcome: Outcome::Ignore,
                 duration,
             });

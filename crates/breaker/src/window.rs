@@ -95,7 +95,12 @@ impl CountRing {
     pub(crate) fn record(&self, sample: Sample) {
         let i = self.next.fetch_add(1, Relaxed) % self.slots.len() as u64;
         let new = sample.code();
-        let old = self.slots[i as usize].swap(new, Relaxed);
+        let slot = &self.slots[i as usize];
+        // In the steady state a slot gets back the value it held: leave its cache line clean.
+        if slot.load(Relaxed) == new {
+            return;
+        }
+        let old = slot.swap(new, Relaxed);
         if old != new {
             let (oc, of, os) = parts(old);
             let (nc, nf, ns) = parts(new);

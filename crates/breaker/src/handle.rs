@@ -34,11 +34,21 @@ pub struct WindowCounts {
 
 impl WindowCounts {
     /// `failures / calls`, or 0 with no calls.
+    ///
+    /// ```
+    /// let w = bulwark_breaker::WindowCounts { calls: 4, failures: 1, slow_calls: 0 };
+    /// assert_eq!(w.failure_rate(), 0.25);
+    /// ```
     pub fn failure_rate(&self) -> f64 {
         ratio(self.failures, self.calls)
     }
 
     /// `slow_calls / calls`, or 0 with no calls.
+    ///
+    /// ```
+    /// let w = bulwark_breaker::WindowCounts { calls: 4, failures: 0, slow_calls: 2 };
+    /// assert_eq!(w.slow_call_rate(), 0.5);
+    /// ```
     pub fn slow_call_rate(&self) -> f64 {
         ratio(self.slow_calls, self.calls)
     }

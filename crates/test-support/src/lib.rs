@@ -9,8 +9,9 @@
 //! bulwark_test_support::counting_allocator!();
 //!
 //! fn main() {
-//!     assert_eq!(bulwark_test_support::allocations(|| 1 + 1), 0);
-//!     assert!(bulwark_test_support::allocations(|| Box::new(1)) >= 1);
+//!     let mut sum = 0u64;
+//!     assert_eq!(bulwark_test_support::allocations(|| sum += 1), 0);
+//!     assert!(bulwark_test_support::allocations(|| drop(Box::new(sum))) >= 1);
 //! }
 //! ```
 

@@ -21,6 +21,9 @@
 //!   and axum needs no `HandleErrorLayer`. [`ErrorResponseLayer::grpc`] does the same for
 //!   gRPC servers with trailers-only answers (UNAVAILABLE with `grpc-retry-pushback-ms`,
 //!   DEADLINE_EXCEEDED), without depending on tonic.
+//! - **One client, several upstreams.** [`SetAuthority`] sends a shared client's requests to
+//!   one [`Upstream`]; with the feature `balance`, `balance_authorities` spreads them over
+//!   several upstreams with bulwark-balance, ejecting the ones that fail.
 //! - **Deadlines across a gRPC hop.** [`ReadGrpcTimeoutLayer`] turns a server's incoming
 //!   `grpc-timeout` into a [`Deadline`] that bulwark's timeout and retry honour;
 //!   [`WriteGrpcTimeoutLayer`] writes a client's remaining deadline into `grpc-timeout`.
@@ -106,6 +109,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod authority;
 mod grpc;
 mod http_classify;
 mod idempotent;
@@ -117,6 +121,11 @@ mod status_set;
 mod tonic_status;
 
 pub use bulwark_policy::Deadline;
+
+#[cfg(feature = "balance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "balance")))]
+pub use authority::balance_authorities;
+pub use authority::{SetAuthority, Upstream};
 
 pub use grpc::classify::{GrpcClassifier, GrpcClassifierBuilder};
 pub use grpc::code::{Code, CodeSet, GRPC_STATUS};

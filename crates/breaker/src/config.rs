@@ -75,7 +75,9 @@ pub struct BreakerConfig {
     pub half_open_probes: u32,
     /// This many successful probes close the breaker. Default: 1.
     pub half_open_successes: u32,
-    /// Re-open if half-open has not closed after this long. Default: none.
+    /// Re-open if half-open has not closed after this long. Default: none, as a finite limit
+    /// would keep re-opening a breaker that needs several successes under light traffic; only a
+    /// probe call in flight holds a permit, so a timeout below the breaker bounds a hung probe.
     pub half_open_max_wait: Option<Duration>,
     /// What `poll_ready` does while calls are rejected. Default: [`Mode::FailFast`].
     pub mode: Mode,

@@ -43,6 +43,7 @@ pin_project! {
     enum Kind<F> {
         Called { #[pin] future: F },
         Rejected { retry_after: Option<Duration> },
+        Failed { error: Option<BoxError> },
     }
 }
 
@@ -58,6 +59,17 @@ impl<F, C> ResponseFuture<F, C> {
     pub(crate) fn rejected(retry_after: Option<Duration>, classify: C) -> Self {
         Self {
             kind: Kind::Rejected { retry_after },
+            ticket: None,
+            classify,
+        }
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    /// The inner service failed when asked for readiness in `call`.
+    pub(crate) fn failed(error: BoxError, classify: C) -> Self {
+        Self {
+            kind: Kind::Failed { error: Some(error) },
             ticket: None,
             classify,
         }
@@ -85,6 +97,9 @@ where
             KindProj::Rejected { retry_after } => {
                 Poll::Ready(Err(Rejected::new(*retry_after).into()))
             }
+            KindProj::Failed { error } => Poll::Ready(Err(error
+                .take()
+                .expect("a ResponseFuture polled after it finished"))),
         }
     }
 }

@@ -54,16 +54,26 @@
 //! | Does a call begun while closed and finished after the breaker opened count? | No. Every call belongs to the state it was admitted in; one finishing after any transition is stale and changes nothing (its `BreakerCall` event is still sent). |
 //! | Does a time window drop a call at exactly `age == window`? | Yes. The window is the current bucket and the `buckets - 1` before it, so a call counts for between `window - window / buckets` and `window`, and never at `window`. |
 //! | Is a slow probe a success? | No: a probe slower than the slow-call threshold re-opens the breaker. |
+//! | Does `poll_ready` reserve a half-open probe permit? | No. It answers `Ready` while a permit is free and reserves nothing, so a clone polled ready and never called (axum and tonic make them) keeps no one out. `call` takes the permit; a call that lost the race to another is refused at once with `Rejected { retry_after: None }`, in both modes, as `call` cannot wait. |
+//! | Does an admission from `poll_ready` survive a transition before `call`? | No. `call` re-reads the state word: unchanged and closed, the admission stands (one atomic load); otherwise `call` asks the breaker again, and a breaker that opened meanwhile refuses the call without sending it. |
+//! | Is a refusal from `poll_ready` final? | No. `call` asks the breaker again. If it now admits, the inner service, which was not polled while the breaker refused, is asked for readiness once, without waiting (a no-op waker); ready, the call is sent, otherwise it is refused and any permit taken for it is given back. |
 //!
 //! A dropped response future is a cancellation: nothing is recorded, and a probe's permit is
 //! given back. Half-open admits at most `half_open_probes` calls at once; `half_open_successes`
 //! successes close it; any failure re-opens it, and so does `half_open_max_wait` passing first.
 //!
+//! Only a probe call in flight holds a permit, so half-open can stall only on a probe whose
+//! future is neither finished nor dropped. `half_open_max_wait` is off by default: a finite
+//! default would re-open a breaker that needs several successes before a quiet client has sent
+//! them, again and again. Put a timeout below the breaker (a timed-out probe is a failed probe),
+//! or set `half_open_max_wait`, to bound a hung probe.
+//!
 //! # Modes
 //!
 //! - [`Mode::FailFast`] (the default): while the breaker rejects, `poll_ready` is `Ready`
 //!   without polling the inner service, and the response future is [`Rejected`] at once,
-//!   carrying the time left in the open period as `retry_after`.
+//!   carrying the time left in the open period as `retry_after` (`None` when forced open or
+//!   when every probe permit is taken).
 //! - [`Mode::Backpressure`]: `poll_ready` is `Pending` while the breaker rejects and wakes when
 //!   it half-opens (or a probe permit comes free), so a balancer picks another endpoint.
 //!

@@ -14,7 +14,7 @@ use tower_test::mock;
 /// Every point at which a probe can be abandoned.
 #[derive(Debug, Clone, Copy)]
 enum DropAt {
-    /// `poll_ready` admitted it (the permit is held) but the inner service was not ready.
+    /// `poll_ready` saw a free permit (and reserved none) but the inner service was not ready.
     InnerNotReady,
     /// Ready, then the service dropped without calling.
     ReadyNotCalled,
@@ -49,30 +49,31 @@ async fn abandon_a_probe(at: DropAt, backpressure: bool) {
         _ => assert_ready_ok!(probe.poll_ready()),
     }
     assert_eq!(handle.state(), BreakerState::HalfOpen);
-    if backpressure {
+    // `poll_ready` reserves nothing: the permit is taken by `call`.
+    let mut fut = match at {
+        DropAt::InnerNotReady | DropAt::ReadyNotCalled => None,
+        _ => Some(task::spawn(probe.call("req"))),
+    };
+    let waits = backpressure && fut.is_some();
+    if waits {
         assert_pending!(waiter.poll_ready());
     }
-    match at {
-        DropAt::InnerNotReady | DropAt::ReadyNotCalled => drop(probe),
-        DropAt::CalledNotPolled => drop(probe.call("req")),
-        DropAt::Pending => {
-            let mut fut = task::spawn(probe.call("req"));
-            assert_pending!(fut.poll());
-            drop(fut);
-        }
-        DropAt::AnsweredNotSeen => {
-            let mut fut = task::spawn(probe.call("req"));
+    match (at, fut.as_mut()) {
+        (DropAt::Pending, Some(fut)) => assert_pending!(fut.poll()),
+        (DropAt::AnsweredNotSeen, Some(fut)) => {
             assert_pending!(fut.poll());
             mock.next_request().await.unwrap().1.send_response("ok");
-            drop(fut);
         }
+        _ => {}
     }
+    drop(fut);
+    drop(probe);
     assert_eq!(
         handle.state(),
         BreakerState::HalfOpen,
         "{at:?}: a cancellation counts for nothing"
     );
-    if backpressure {
+    if waits {
         assert!(
             waiter.is_woken(),
             "{at:?}: the freed permit woke the waiter"

@@ -51,13 +51,19 @@ async fn a_clone_starts_unready() {
     svc.call(()).await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_ready_service_dropped_with_a_probe_permit_gives_it_back() {
-    let layer = BreakerLayer::builder()
+/// An idle clone that was polled ready and never called (axum and tonic make such clones) must
+/// not keep the others out of half-open: `poll_ready` reserves no probe permit.
+async fn an_idle_ready_clone_holds_no_probe_permit(backpressure: bool) {
+    let builder = BreakerLayer::builder()
         .consecutive_failures(1)
-        .open_for(bulwark_policy::Backoff::constant(Duration::from_secs(1)))
-        .build()
-        .unwrap();
+        .open_for(bulwark_policy::Backoff::constant(Duration::from_secs(1)));
+    let layer = if backpressure {
+        builder.backpressure()
+    } else {
+        builder
+    }
+    .build()
+    .unwrap();
     let svc = layer.layer(service_fn(|fail: bool| async move {
         if fail {
             Err(BoxError::from("down"))
@@ -67,18 +73,24 @@ async fn a_ready_service_dropped_with_a_probe_permit_gives_it_back() {
     }));
     assert!(svc.clone().oneshot(true).await.is_err());
     tokio::time::advance(Duration::from_secs(1)).await;
-    let mut holder = svc.clone();
-    holder.ready().await.unwrap();
+    let mut idle = svc.clone();
+    idle.ready().await.unwrap();
     assert_eq!(layer.handle().state(), BreakerState::HalfOpen);
-    assert!(
-        svc.clone()
-            .oneshot(false)
-            .await
-            .unwrap_err()
-            .is::<Rejected>(),
-        "the only permit is held"
-    );
-    drop(holder);
-    svc.oneshot(false).await.unwrap();
+    svc.clone()
+        .oneshot(false)
+        .await
+        .expect("the ready, idle clone holds no permit, so this probe goes");
     assert_eq!(layer.handle().state(), BreakerState::Closed);
+    // The idle clone's readiness was never a reservation; it calls through the closed breaker.
+    idle.call(false).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_ready_clone_holds_no_probe_permit_fail_fast() {
+    an_idle_ready_clone_holds_no_probe_permit(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_ready_clone_holds_no_probe_permit_backpressure() {
+    an_idle_ready_clone_holds_no_probe_permit(true).await;
 }

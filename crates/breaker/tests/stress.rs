@@ -90,7 +90,7 @@ fn half_open_never_admits_more_than_n_and_loses_no_permit() {
                 let (mut ok, mut rejected) = (0, 0);
                 barrier.wait();
                 for _ in 0..ROUNDS {
-                    // Hold up to 4 admissions at once, so that even one thread contends.
+                    // Up to 4 services ready at once, so that even one thread contends.
                     let mut held: Vec<_> = (0..=rng.below(4)).map(|_| svc.clone()).collect();
                     for svc in &mut held {
                         assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
@@ -138,15 +138,17 @@ fn half_open_never_admits_more_than_n_and_loses_no_permit() {
     assert_eq!(in_flight.load(SeqCst), 0);
     assert_eq!(layer.handle().state(), BreakerState::HalfOpen);
 
-    // No permit lost: exactly PROBES services can hold one now.
+    // No permit lost: exactly PROBES calls can hold one now.
     let mut holders: Vec<_> = (0..=PROBES).map(|_| svc.clone()).collect();
     for h in &mut holders {
         assert!(h.poll_ready(&mut cx).is_ready());
     }
     let before = calls.load(SeqCst);
-    let results: Vec<bool> = holders
-        .iter_mut()
-        .map(|h| match pin!(h.call(1)).poll(&mut cx) {
+    // The permits are taken by `call` and held by the futures until they finish.
+    let futures: Vec<_> = holders.iter_mut().map(|h| h.call(1)).collect();
+    let results: Vec<bool> = futures
+        .into_iter()
+        .map(|fut| match pin!(fut).poll(&mut cx) {
             Poll::Ready(r) => r.is_ok(),
             Poll::Pending => unreachable!(),
         })

@@ -449,3 +449,129 @@ async fn a_jittered_open_period_is_seeded_and_within_its_bounds() {
     }
     assert_eq!(seen[0], seen[1], "the same seed gives the same open period");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_probe_permit_is_taken_in_call_and_a_lost_race_is_rejected() {
+    for backpressure in [false, true] {
+        let b = builder(5).consecutive_failures(1);
+        let layer = if backpressure { b.backpressure() } else { b }
+            .build()
+            .unwrap();
+        let handle = layer.handle();
+        let (mut svc, mut mock) = mock::spawn_layer(layer);
+        assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+        advance(Duration::from_secs(5)).await;
+
+        // Both see the one permit free, in either mode.
+        let mut a = mock::Spawn::new(svc.get_ref().clone());
+        let mut b = mock::Spawn::new(svc.get_ref().clone());
+        assert_ready_ok!(a.poll_ready());
+        assert_ready_ok!(b.poll_ready());
+        assert_eq!(handle.state(), BreakerState::HalfOpen);
+        // The first to call takes it; the second lost the race and is refused at once.
+        let mut probe = task::spawn(a.call("req"));
+        assert_pending!(probe.poll());
+        let (_, send) = mock.next_request().await.unwrap();
+        let err = assert_ready_err!(task::spawn(b.call("req")).poll());
+        assert_eq!(
+            err.downcast_ref::<bulwark_breaker::Rejected>()
+                .unwrap()
+                .retry_after(),
+            None,
+            "backpressure {backpressure}"
+        );
+        assert_pending!(task::spawn(mock.next_request()).poll());
+        send.send_response("ok");
+        assert_ready_ok!(probe.poll());
+        assert_eq!(handle.state(), BreakerState::Closed);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admission_from_poll_ready_does_not_survive_a_trip() {
+    let layer = builder(5).consecutive_failures(1).build().unwrap();
+    let handle = layer.handle();
+    let (mut svc, mut mock) = mock::spawn_layer(layer);
+    let mut early = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(early.poll_ready(), "admitted while closed");
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    assert_eq!(handle.state(), BreakerState::Open);
+    let err = assert_ready_err!(task::spawn(early.call("req")).poll());
+    assert_eq!(
+        err.downcast_ref::<bulwark_breaker::Rejected>()
+            .expect("the breaker opened before the call, so it is refused")
+            .retry_after(),
+        Some(Duration::from_secs(5))
+    );
+    assert_pending!(
+        task::spawn(mock.next_request()).poll(),
+        "the inner service was not called while open"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_waits_again_when_the_breaker_opens_before_the_inner_service_is_ready() {
+    let layer = builder(5)
+        .consecutive_failures(1)
+        .backpressure()
+        .build()
+        .unwrap();
+    let (mut svc, mut mock) = mock::spawn_layer(layer);
+    let mut early = mock::Spawn::new(svc.get_ref().clone());
+    mock.allow(0);
+    assert_pending!(early.poll_ready(), "the inner service is not ready");
+    mock.allow(1);
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    mock.allow(u64::MAX);
+    assert_pending!(
+        early.poll_ready(),
+        "the breaker opened meanwhile: it waits for the breaker, not the inner service"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_from_poll_ready_is_decided_again_in_call() {
+    let layer = builder(5).consecutive_failures(1).build().unwrap();
+    let handle = layer.handle();
+    let (mut svc, mut mock) = mock::spawn_layer(layer);
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+
+    // Refused in poll_ready, then the breaker closes before the call: the call goes through.
+    let mut late = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(late.poll_ready());
+    handle.reset();
+    let mut fut = task::spawn(late.call("req"));
+    assert_pending!(fut.poll());
+    let (req, send) = mock.next_request().await.expect("the call was sent");
+    assert_eq!(req, "req");
+    send.send_response("ok");
+    assert_ready_ok!(fut.poll());
+
+    // The same, but the inner service, never polled while the breaker refused, is not ready
+    // when asked in `call`: the call is refused after all, and nothing is sent.
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    let mut late = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(late.poll_ready());
+    handle.reset();
+    mock.allow(0);
+    let err = assert_ready_err!(task::spawn(late.call("req")).poll());
+    assert!(err.is::<bulwark_breaker::Rejected>(), "{err}");
+    assert_pending!(task::spawn(mock.next_request()).poll());
+
+    // And a probe permit taken for such a call is given back when it is refused.
+    mock.allow(1);
+    assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+    let mut late = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(late.poll_ready(), "refused: open");
+    advance(Duration::from_secs(5)).await;
+    mock.allow(0);
+    let err = assert_ready_err!(task::spawn(late.call("req")).poll());
+    assert!(err.is::<bulwark_breaker::Rejected>(), "{err}");
+    assert_eq!(handle.state(), BreakerState::HalfOpen);
+    mock.allow(u64::MAX);
+    assert!(
+        roundtrip(&mut svc, &mut mock, true).await.is_ok(),
+        "the permit came back, so this probe goes"
+    );
+    assert_eq!(handle.state(), BreakerState::Closed);
+}

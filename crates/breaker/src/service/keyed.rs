@@ -253,6 +253,11 @@ where
             Admit::Untracked => {
                 ResponseFuture::called(self.inner.call(req), None, self.classify.clone())
             }
+            // Not answered by `admit`, which takes the permit; refused, like a lost race.
+            Admit::Free(_) => {
+                engine.state.emit_rejected(None);
+                ResponseFuture::rejected(None, self.classify.clone())
+            }
             Admit::Reject(refusal) => {
                 engine.state.emit_rejected(refusal.retry_after);
                 ResponseFuture::rejected(refusal.retry_after, self.classify.clone())

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bulwark_policy::{BoxError, Classify};
@@ -15,16 +15,17 @@ use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::handle::BreakerHandle;
-use crate::state::{Admit, Engine, Refusal, Shared, Ticket};
+use crate::state::{Admit, Engine, Refusal, Shared};
 
-/// What `poll_ready` decided for the next `call`.
+/// What `poll_ready` saw, for the next `call` to act on.
 enum Admitted {
-    /// Go ahead, admitted while closed in this state word.
-    Closed(u64),
-    /// Go ahead as a half-open probe, holding its permit.
-    Probe(Ticket),
-    /// Go ahead; the breaker is disabled.
-    Untracked,
+    /// The breaker let calls through in this state word (closed, or half-open with a probe
+    /// permit free, or disabled), and the inner service was asked for readiness. Nothing is
+    /// reserved: `call` keeps the admission only if the word is unchanged and closed-like, and
+    /// otherwise decides again, taking a probe permit in half-open.
+    Ready(u64),
+    /// Fail-fast refusal, with the time left in the open period. The inner service was not
+    /// polled; `call` asks the breaker again.
     Reject(Option<Duration>),
 }
 
@@ -35,6 +36,13 @@ enum Admitted {
 /// (fail-fast, and `call` answers [`Rejected`](crate::Rejected)) or `Pending` until the breaker
 /// half-opens (backpressure). It never fails for a policy reason. A clone starts unready and
 /// shares the breaker.
+///
+/// `poll_ready` reserves nothing, not even a half-open probe permit: `call` makes the decision
+/// that counts. It keeps the admission `poll_ready` saw if the breaker made no transition since
+/// and is closed; otherwise it asks the breaker again, taking a probe permit in half-open, and
+/// refuses the call with [`Rejected`](crate::Rejected) if the breaker now refuses — a breaker
+/// that opened after `poll_ready`, or a permit another call took first. A refusal from
+/// `poll_ready` is asked again too, as the crate docs describe.
 ///
 /// # Panics
 ///
@@ -123,6 +131,11 @@ impl<S, C> Breaker<S, C> {
         self.inner
     }
 
+    fn reject<F>(&self, retry_after: Option<Duration>, classify: C) -> ResponseFuture<F, C> {
+        self.engine.state.emit_rejected(retry_after);
+        ResponseFuture::rejected(retry_after, classify)
+    }
+
     /// Waits in backpressure mode: returns `Ready` when the sleep to `until` has already
     /// elapsed and admission should be asked again.
     fn wait(&mut self, until: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
@@ -173,27 +186,27 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {
-            match &self.admitted {
-                Some(Admitted::Closed(_) | Admitted::Probe(_) | Admitted::Untracked) => {
+            match self.admitted {
+                // A transition since the admission (the breaker opened while the inner service
+                // was not ready) sends the caller back to the breaker, which may make it wait.
+                Some(Admitted::Ready(word)) if self.engine.is_current(word) => {
                     return self.inner.poll_ready(cx).map_err(Into::into)
                 }
                 Some(Admitted::Reject(_)) => return Poll::Ready(Ok(())),
-                None => {}
+                _ => self.admitted = None,
             }
             if self.engine.is_stale() {
                 self.engine = self.shared.engine();
             }
-            match self.engine.admit(Some(cx.waker())) {
-                Admit::Closed(word) => self.admitted = Some(Admitted::Closed(word)),
-                Admit::Probe(ticket) => self.admitted = Some(Admitted::Probe(ticket)),
-                Admit::Untracked => self.admitted = Some(Admitted::Untracked),
-                Admit::Reject(Refusal {
+            match self.engine.check(cx.waker()) {
+                Ok(word) => self.admitted = Some(Admitted::Ready(word)),
+                Err(Refusal {
                     retry_after,
                     wait: None,
                 }) => {
                     self.admitted = Some(Admitted::Reject(retry_after));
                 }
-                Admit::Reject(Refusal {
+                Err(Refusal {
                     wait: Some(until), ..
                 }) => {
                     if self.wait(until, cx).is_pending() {
@@ -205,23 +218,47 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.admitted.take() {
-            Some(Admitted::Closed(word)) => {
-                let ticket = self.engine.ticket(word);
-                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
-            }
-            Some(Admitted::Probe(mut ticket)) => {
-                ticket.start();
-                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
-            }
-            Some(Admitted::Untracked) => {
-                ResponseFuture::called(self.inner.call(req), None, self.classify.clone())
-            }
+        let classify = self.classify.clone();
+        let admit = match self.admitted.take() {
+            Some(Admitted::Ready(word)) => self.engine.readmit(word),
             Some(Admitted::Reject(retry_after)) => {
-                self.engine.state.emit_rejected(retry_after);
-                ResponseFuture::rejected(retry_after, self.classify.clone())
+                // The breaker may have let calls through again since `poll_ready`: ask it again.
+                // The inner service was not polled while the breaker refused, so it is asked
+                // once now, without waiting; if it is not ready, the call is refused after all.
+                match self.engine.admit(None) {
+                    Admit::Reject(refusal) => Admit::Reject(refusal),
+                    admit => {
+                        let mut cx = Context::from_waker(Waker::noop());
+                        match self.inner.poll_ready(&mut cx) {
+                            Poll::Ready(Ok(())) => admit,
+                            Poll::Ready(Err(e)) => {
+                                return ResponseFuture::failed(e.into(), classify)
+                            }
+                            // Dropping the admission gives a probe's permit back.
+                            Poll::Pending => Admit::Reject(Refusal {
+                                retry_after,
+                                wait: None,
+                            }),
+                        }
+                    }
+                }
             }
             None => panic!("Breaker::call before poll_ready returned Ready"),
+        };
+        match admit {
+            Admit::Closed(word) => {
+                let ticket = self.engine.ticket(word);
+                ResponseFuture::called(self.inner.call(req), Some(ticket), classify)
+            }
+            Admit::Probe(mut ticket) => {
+                ticket.start();
+                ResponseFuture::called(self.inner.call(req), Some(ticket), classify)
+            }
+            Admit::Untracked => ResponseFuture::called(self.inner.call(req), None, classify),
+            // Half-open with every permit taken since `poll_ready`: a lost race, refused at once
+            // in every mode, as `call` cannot wait.
+            Admit::Free(_) => self.reject(None, classify),
+            Admit::Reject(refusal) => self.reject(refusal.retry_after, classify),
         }
     }
 }

@@ -108,6 +108,12 @@ impl Engine {
         self.shortcut.version.load(Relaxed) != self.version
     }
 
+    /// Whether the state word is still `word`: no transition since it was read.
+    #[inline]
+    pub(crate) fn is_current(&self, word: u64) -> bool {
+        self.shortcut.word.load(Acquire) == word
+    }
+
     #[inline]
     fn lane(&self) -> Arc<Lane> {
         self.lanes[lane_index()].clone()
@@ -121,10 +127,53 @@ impl Engine {
         ticket
     }
 
-    /// Decides whether a call may go ahead. With a waker and in backpressure mode, a refusal
-    /// registers the waker to be woken on the next transition or freed permit.
+    /// Decides whether a call may go ahead, taking a half-open permit if it is a probe. With a
+    /// waker and in backpressure mode, a refusal registers the waker to be woken on the next
+    /// transition or freed permit.
     #[inline]
     pub(crate) fn admit(&self, waker: Option<&Waker>) -> Admit {
+        self.decide(waker, true)
+    }
+
+    /// What `poll_ready` asks: would a call be admitted now? Nothing is reserved: half-open
+    /// answers `Ok` while a probe permit is free, and the permit is taken by [`admit`]
+    /// (or [`readmit`]) when the call is sent. Returns the state word seen.
+    ///
+    /// [`admit`]: Self::admit
+    /// [`readmit`]: Self::readmit
+    #[inline]
+    pub(crate) fn check(&self, waker: &Waker) -> Result<u64, Refusal> {
+        let word = self.shortcut.word.load(Acquire);
+        if state_of(word) == CLOSED {
+            return Ok(word);
+        }
+        match self.decide(Some(waker), false) {
+            Admit::Closed(w) | Admit::Free(w) => Ok(w),
+            // Disabled (or, unreachable without a permit taken, a probe): `readmit` decides
+            // again in `call`.
+            Admit::Untracked | Admit::Probe(_) => Ok(word),
+            Admit::Reject(refusal) => Err(refusal),
+        }
+    }
+
+    /// The admission of a call whose `poll_ready` saw the state word `word`: kept if the word is
+    /// unchanged and closed-like (or disabled), decided afresh otherwise — after a transition, or
+    /// in half-open, where the probe permit is taken now.
+    #[inline]
+    pub(crate) fn readmit(&self, word: u64) -> Admit {
+        let now = self.shortcut.word.load(Acquire);
+        if now == word {
+            match state_of(word) {
+                CLOSED | FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
+                DISABLED => return Admit::Untracked,
+                _ => {}
+            }
+        }
+        self.admit(None)
+    }
+
+    #[inline]
+    fn decide(&self, waker: Option<&Waker>, take: bool) -> Admit {
         let state = &*self.shortcut;
         let word = state.word.load(Acquire);
         // Closed first and on its own: the one branch the hot path takes.
@@ -155,11 +204,11 @@ impl Engine {
             }
             _ => {}
         }
-        self.admit_slow(waker)
+        self.admit_slow(waker, take)
     }
 
     #[cold]
-    fn admit_slow(&self, waker: Option<&Waker>) -> Admit {
+    fn admit_slow(&self, waker: Option<&Waker>, take: bool) -> Admit {
         let state = &*self.state;
         let now = Instant::now();
         let mut report = Report::default();
@@ -188,6 +237,9 @@ impl Engine {
                         continue;
                     }
                     if slow.in_flight < slow.probes {
+                        if !take {
+                            break Admit::Free(word);
+                        }
                         slow.in_flight += 1;
                         break Admit::Probe(Ticket::new(self.lane(), word, true));
                     }

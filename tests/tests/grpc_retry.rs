@@ -1,0 +1,129 @@
+//! Retry on a real tonic client against a real tonic server on 127.0.0.1.
+//!
+//! The server is `tonic::transport::Server` with a hand-written `test.Echo` service (prost
+//! messages, tonic's `Grpc` with `ProstCodec`); the client is `tonic::client::Grpc` over a
+//! `Channel`, behind `ReplayBodyLayer` and a `RetryLayer` classifying with `GrpcClassifier`.
+//! UNAVAILABLE is retried until the server recovers; INVALID_ARGUMENT is not retried; the
+//! server counts the calls it received.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bulwark_http::{GrpcClassifier, HttpReplay, ReplayBody, ReplayBodyLayer};
+use bulwark_policy::{Backoff, EventKind, FailureKind};
+use bulwark_retry::RetryLayer;
+use bulwark_test_support::RecordingHook;
+use support::echo::{self, EchoServer};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Endpoint};
+use tower::ServiceBuilder;
+
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Serves `svc` with tonic's own server on a port of its own; the channel to it.
+async fn serve(svc: EchoServer) -> (Channel, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .serve_with_incoming(svc, TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (channel, server)
+}
+
+/// Calls Echo through a retrying stack over `channel`.
+async fn call(
+    channel: Channel,
+    hook: &RecordingHook,
+    req: echo::EchoRequest,
+) -> Result<echo::EchoReply, tonic::Status> {
+    let retry = RetryLayer::builder()
+        .max_attempts(MAX_ATTEMPTS)
+        .backoff(Backoff::constant(Duration::from_millis(5)))
+        .classify(GrpcClassifier::new())
+        .replay(HttpReplay)
+        .hook(hook.clone())
+        .build()
+        .unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(ReplayBodyLayer::new())
+        .layer(retry)
+        .map_request(|req: http::Request<ReplayBody<tonic::body::Body>>| {
+            req.map(tonic::body::Body::new)
+        })
+        .service(channel);
+    echo::call(stack, tonic::Request::new(req))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn retries(hook: &RecordingHook) -> Vec<FailureKind> {
+    hook.kinds()
+        .into_iter()
+        .filter_map(|k| match k {
+            EventKind::RetryAttempt { reason, .. } => Some(reason.kind),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn unavailable_is_retried_until_the_server_recovers() {
+    let svc = EchoServer::new(2);
+    let seen = svc.seen.clone();
+    let (channel, server) = serve(svc).await;
+    let hook = RecordingHook::new();
+
+    let reply = call(channel, &hook, echo::request("hello")).await.unwrap();
+
+    assert_eq!(reply.message, "hello");
+    assert_eq!(reply.call, 3, "answered by the third call");
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(retries(&hook), [FailureKind::Overloaded; 2]);
+    server.abort();
+}
+
+#[tokio::test]
+async fn invalid_argument_is_not_retried() {
+    let svc = EchoServer::new(0);
+    let seen = svc.seen.clone();
+    let (channel, server) = serve(svc).await;
+    let hook = RecordingHook::new();
+
+    let mut req = echo::request("bad");
+    req.fail_with = tonic::Code::InvalidArgument as i32;
+    let status = call(channel, &hook, req).await.unwrap_err();
+
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 1, "sent once");
+    assert!(retries(&hook).is_empty());
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_stays_unavailable_gets_max_attempts_calls() {
+    let svc = EchoServer::new(usize::MAX);
+    let seen = svc.seen.clone();
+    let (channel, server) = serve(svc).await;
+    let hook = RecordingHook::new();
+
+    let status = call(channel, &hook, echo::request("x")).await.unwrap_err();
+
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(seen.calls.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+    assert_eq!(retries(&hook).len(), MAX_ATTEMPTS as usize - 1);
+    assert_eq!(
+        hook.count(|k| matches!(k, EventKind::RetriesExhausted { attempts: MAX_ATTEMPTS })),
+        1
+    );
+    server.abort();
+}

@@ -270,7 +270,26 @@ pub(crate) mod echo {
         <T::ResponseBody as http_body::Body>::Error:
             Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
-        let mut grpc = tonic::client::Grpc::new(svc);
+        call_at(svc, None, req).await
+    }
+
+    /// Calls `test.Echo/Echo` on `svc`, with request URIs under `origin` if given (a plain
+    /// HTTP client needs them absolute; a channel adds its own).
+    pub(crate) async fn call_at<T>(
+        svc: T,
+        origin: Option<http::Uri>,
+        req: tonic::Request<EchoRequest>,
+    ) -> Result<tonic::Response<EchoReply>, Status>
+    where
+        T: tonic::client::GrpcService<Body>,
+        T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        <T::ResponseBody as http_body::Body>::Error:
+            Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        let mut grpc = match origin {
+            Some(origin) => tonic::client::Grpc::with_origin(svc, origin),
+            None => tonic::client::Grpc::new(svc),
+        };
         grpc.ready()
             .await
             .map_err(|e| Status::unknown(format!("not ready: {}", e.into())))?;

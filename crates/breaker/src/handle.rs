@@ -349,7 +349,20 @@ impl<K: Clone + Hash + Eq> KeyedHandle<K> {
         self.keys.get(key).map(BreakerHandle::new)
     }
 
-    /// Replaces the config of every key's breaker, and of those created from now on.
+    /// The overflow breaker: the one shared by the calls whose key found the map full of keys
+    /// it must keep (open, half-open, set by hand, or with a call in flight). Its events carry
+    /// the key `<overflow>`.
+    ///
+    /// ```
+    /// # let handle = bulwark_breaker::BreakerLayer::keyed(|k: &u8| *k).handle();
+    /// assert_eq!(handle.overflow().state(), bulwark_policy::BreakerState::Closed);
+    /// ```
+    pub fn overflow(&self) -> BreakerHandle {
+        BreakerHandle::new(self.keys.overflow())
+    }
+
+    /// Replaces the config of every key's breaker, of the overflow breaker, and of those created
+    /// from now on.
     ///
     /// ```
     /// use bulwark_breaker::BreakerConfig;

@@ -405,8 +405,9 @@ impl<C> BreakerBuilder<C> {
         }
     }
 
-    /// For a keyed breaker: at most `n` keys (default 1024); a new key beyond that evicts the
-    /// key idle the longest.
+    /// For a keyed breaker: at most `n` keys (default 1024). A new key beyond that evicts the
+    /// closed key idle the longest; if every key must be kept (see
+    /// [`KeyedBreakerLayer`]), the new key's calls share the overflow breaker.
     ///
     /// ```
     /// let b = bulwark_breaker::BreakerLayer::builder().max_keys(0);
@@ -417,8 +418,8 @@ impl<C> BreakerBuilder<C> {
         self
     }
 
-    /// For a keyed breaker: keys unused for `idle` are evicted when a new key arrives (default
-    /// 10 minutes).
+    /// For a keyed breaker: closed keys unused for `idle` are evicted when a new key arrives
+    /// (default 10 minutes).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -479,14 +480,26 @@ impl<C> BreakerBuilder<C> {
 
 /// One breaker per key — per host, per route — as a tower layer.
 ///
-/// The breakers live in a bounded map shared by every service the layer wraps. A key unused for
-/// the idle timeout is evicted when a new key arrives, and when the map is full the key idle the
-/// longest makes room. Events carry the key ([`Event::key`](bulwark_policy::Event::key)), and
+/// The breakers live in a bounded map shared by every service the layer wraps, of at most
+/// [`max_keys`](BreakerBuilder::max_keys) keys. Only a key that remembers nothing worth keeping
+/// is ever evicted: its breaker is closed (not open, half-open, or set by hand through its
+/// handle) and no call of it is in flight. Such a key unused for the
+/// [idle timeout](BreakerBuilder::idle_timeout) is evicted when a new key arrives, and when the
+/// map is full the idlest such key makes room. So a host that is down stays known to be down.
+///
+/// When the map is full of keys it must keep, a new key is not stored: its calls go through
+/// one shared *overflow* breaker ([`KeyedHandle::overflow`]), whose events carry the key
+/// `<overflow>`, until a stored key can make room. Memory stays bounded by `max_keys + 1`
+/// breakers whatever the keys, and a flood of new keys that fail trips the overflow breaker, not
+/// the stored ones. Events carry the key ([`Event::key`](bulwark_policy::Event::key)), and
 /// [`handle`](Self::handle) reaches each key's breaker.
 ///
 /// A keyed breaker only knows the key once it sees the request, so it always fails fast: its
-/// `poll_ready` is the inner service's, and `call` rejects a request whose key is open. Finding
-/// the key's breaker takes a read lock on the map.
+/// `poll_ready` is the inner service's, and `call` rejects a request whose key is open.
+///
+/// Cost: a call finds its key's breaker under the map's read lock, and reads the clock to mark
+/// the key used; it takes no other lock. A new key takes the write lock and looks over the map
+/// for a key to evict.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

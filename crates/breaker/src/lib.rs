@@ -41,6 +41,9 @@
 //! window, slow-call detection or a hook needs it. Open, half-open and every transition take a
 //! mutex — they are rare, and the lock keeps the probe count exact.
 //!
+//! A [keyed](BreakerLayer::keyed) breaker adds, per call, a read lock on its map of keys and a
+//! clock read (to know which keys sit idle); a new key takes the map's write lock.
+//!
 //! # Semantics
 //!
 //! Mature breakers disagree on these; here is what this one does.

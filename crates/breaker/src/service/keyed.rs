@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
+use std::sync::atomic::{fence, Ordering::Acquire};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bulwark_policy::{BoxError, Classify, ConfigError};
+use bulwark_policy::{BoxError, BreakerState, Classify, ConfigError};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -16,9 +17,56 @@ use crate::future::ResponseFuture;
 use crate::handle::KeyedHandle;
 use crate::state::{Admit, Engine, Identity, Shared};
 
-/// The breakers of a keyed layer, one per key, at most `max_keys` of them.
+/// What a keyed breaker's events carry as their key when the call went to the overflow
+/// breaker.
+pub(crate) const OVERFLOW_KEY: &str = "<overflow>";
+
+/// One key's breaker, with its current engine cached so that a call takes no lock but the map's
+/// read lock. A reconfiguration through a handle makes the cache stale; the next call for the
+/// key refreshes it under the write lock.
+struct Entry {
+    shared: Arc<Shared>,
+    engine: Arc<Engine>,
+}
+
+impl Entry {
+    fn new(shared: Arc<Shared>) -> Self {
+        let engine = shared.engine();
+        Self { shared, engine }
+    }
+
+    fn refresh(&mut self) -> &Arc<Engine> {
+        if self.engine.is_stale() {
+            self.engine = self.shared.engine();
+        }
+        &self.engine
+    }
+
+    /// Whether forgetting this key loses nothing worth keeping: its breaker is plainly closed
+    /// (not open, half-open or set by hand) and no call holds or is about to take its engine.
+    /// Called with the map's write lock held, so no call can find the engine meanwhile.
+    fn evictable(&mut self) -> bool {
+        let engine = self.refresh().clone();
+        if engine.state.state() != BreakerState::Closed {
+            return false;
+        }
+        // The engine's references: `engine` above, this entry's cache and the breaker's own;
+        // any more is a call between finding the engine and making its ticket (or a handle).
+        if Arc::strong_count(&engine) > 3 {
+            return false;
+        }
+        // Pairs with the release of the reference a finished call dropped, so that the ticket
+        // it made before is seen too.
+        fence(Acquire);
+        engine.no_call_in_flight()
+    }
+}
+
+/// The breakers of a keyed layer, one per key, at most `max_keys` of them, and one overflow
+/// breaker for the keys that find the map full of keys it must keep.
 pub(crate) struct KeyMap<K> {
-    map: RwLock<HashMap<K, Arc<Shared>>>,
+    map: RwLock<HashMap<K, Entry>>,
+    overflow: Arc<Shared>,
     config: Mutex<BreakerConfig>,
     id: Identity,
     max_keys: usize,
@@ -34,11 +82,16 @@ impl<K> KeyMap<K> {
     ) -> Self {
         Self {
             map: RwLock::default(),
+            overflow: Shared::new(config.clone(), &id, Some(Box::new(OVERFLOW_KEY))),
             config: Mutex::new(config),
             id,
             max_keys,
             idle_timeout,
         }
+    }
+
+    pub(crate) fn overflow(&self) -> Arc<Shared> {
+        self.overflow.clone()
     }
 }
 
@@ -64,60 +117,73 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
-            .cloned()
+            .map(|e| e.shared.clone())
     }
 
     pub(crate) fn reconfigure(&self, config: BreakerConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let mut template = self.config.lock().unwrap_or_else(PoisonError::into_inner);
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        for shared in map.values() {
-            shared.reconfigure(config.clone())?;
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in map.values_mut() {
+            entry.shared.reconfigure(config.clone())?;
+            entry.refresh();
         }
+        self.overflow.reconfigure(config.clone())?;
         *template = config;
         Ok(())
     }
 }
 
 impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
-    /// The engine of `key`'s breaker, made if it has none; marks the key as used.
+    /// The engine of `key`'s breaker, made if it has none; marks the key as used. The usual
+    /// path takes the map's read lock and nothing else.
     fn engine(&self, key: K, now: Instant) -> Arc<Engine> {
         let found = self
             .map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .cloned();
-        let engine = found.unwrap_or_else(|| self.insert(key, now)).engine();
+            .filter(|e| !e.engine.is_stale())
+            .map(|e| e.engine.clone());
+        let engine = found.unwrap_or_else(|| self.insert(key, now));
         engine.state.touch(now);
         engine
     }
 
+    /// Under the write lock: refreshes a stale entry, or makes room and adds the key. Only keys
+    /// that [`Entry::evictable`] allows are evicted: those idle past the timeout, then, if the
+    /// map is still full, the idlest. With no room to make, the call goes to the overflow
+    /// breaker and the key is not stored.
     #[cold]
-    fn insert(&self, key: K, now: Instant) -> Arc<Shared> {
+    fn insert(&self, key: K, now: Instant) -> Arc<Engine> {
         let config = self
             .config
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(shared) = map.get(&key) {
-            return shared.clone();
+        if let Some(entry) = map.get_mut(&key) {
+            return entry.refresh().clone();
         }
-        let idle = |s: &Arc<Shared>| s.engine().state.idle_for(now);
-        map.retain(|_, s| idle(s) < self.idle_timeout);
+        let idle = |e: &Entry| e.engine.state.idle_for(now);
+        map.retain(|_, e| idle(e) < self.idle_timeout || !e.evictable());
         if map.len() >= self.max_keys {
             let idlest = map
-                .iter()
-                .max_by_key(|(_, s)| idle(s))
-                .map(|(k, _)| k.clone());
-            if let Some(k) = idlest {
-                map.remove(&k);
+                .iter_mut()
+                .filter_map(|(k, e)| e.evictable().then(|| (idle(e), k)))
+                .max_by_key(|(idle, _)| *idle)
+                .map(|(_, k)| k.clone());
+            match idlest {
+                Some(k) => {
+                    map.remove(&k);
+                }
+                None => return self.overflow.engine(),
             }
         }
-        let shared = Shared::new(config, &self.id, Some(Box::new(key.clone())));
-        map.insert(key, shared.clone());
-        shared
+        let entry = Entry::new(Shared::new(config, &self.id, Some(Box::new(key.clone()))));
+        let engine = entry.engine.clone();
+        map.insert(key, entry);
+        engine
     }
 }
 
@@ -125,7 +191,8 @@ impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
 /// [`KeyedBreakerLayer`](crate::KeyedBreakerLayer).
 ///
 /// Its `poll_ready` is the inner service's: the key is known only in `call`, which rejects at
-/// once when that key's breaker is open.
+/// once when that key's breaker is open. A call finds its key's breaker under the map's read
+/// lock, and reads the clock to mark the key used.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -108,6 +108,12 @@ impl Engine {
         self.shortcut.version.load(Relaxed) != self.version
     }
 
+    /// Whether no call holds a ticket of this engine: every lane is referenced by the engine
+    /// alone.
+    pub(crate) fn no_call_in_flight(&self) -> bool {
+        self.lanes.iter().all(|lane| Arc::strong_count(lane) == 1)
+    }
+
     /// Whether the state word is still `word`: no transition since it was read.
     #[inline]
     pub(crate) fn is_current(&self, word: u64) -> bool {

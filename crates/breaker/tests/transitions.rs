@@ -575,3 +575,50 @@ async fn a_refusal_from_poll_ready_is_decided_again_in_call() {
     );
     assert_eq!(handle.state(), BreakerState::Closed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reconfiguration_during_half_open_keeps_the_probe_permit_accounting() {
+    for finish in [false, true] {
+        let layer = builder(5).consecutive_failures(1).build().unwrap();
+        let handle = layer.handle();
+        let (mut svc, mut mock) = mock::spawn_layer(layer);
+        assert!(roundtrip(&mut svc, &mut mock, false).await.is_err());
+        advance(Duration::from_secs(5)).await;
+        let (mut probe, send) = start(&mut svc, &mut mock).await;
+        assert_eq!(handle.state(), BreakerState::HalfOpen);
+
+        let config = bulwark_breaker::BreakerConfig {
+            half_open_successes: 2,
+            ..handle.config()
+        };
+        handle.reconfigure(config).unwrap();
+        assert_eq!(
+            rejected(&mut svc, &mut mock).retry_after(),
+            None,
+            "the probe started before the reconfiguration still holds the one permit"
+        );
+        if finish {
+            send.send_response("ok");
+            assert_ready_ok!(probe.poll());
+            assert_eq!(
+                handle.state(),
+                BreakerState::HalfOpen,
+                "one success of the two the new config needs"
+            );
+        } else {
+            drop(probe);
+            drop(send);
+        }
+        // The permit came back: another probe goes, and closes the breaker in either case
+        // once the successes the new config asks for are in.
+        assert!(
+            roundtrip(&mut svc, &mut mock, true).await.is_ok(),
+            "{finish}"
+        );
+        if !finish {
+            assert_eq!(handle.state(), BreakerState::HalfOpen);
+            assert!(roundtrip(&mut svc, &mut mock, true).await.is_ok());
+        }
+        assert_eq!(handle.state(), BreakerState::Closed, "finish {finish}");
+    }
+}

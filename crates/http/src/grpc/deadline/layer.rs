@@ -14,6 +14,12 @@ use super::{ReadGrpcTimeout, WriteGrpcTimeout};
 /// asking. A malformed `grpc-timeout` is ignored, and a request without one gets no deadline
 /// from this layer. A deadline already on the request is kept if it is earlier.
 ///
+/// **On `tonic::transport::Server`**, tonic enforces `grpc-timeout` itself, outside every
+/// layer it is given, and answers CANCELLED when it fires; since it starts its timer first,
+/// it wins the race against the deadline this layer sets. This layer's deadline still reaches
+/// the layers and the handler inside (a retry, a database call that honours the deadline), and
+/// its cap is enforced; to answer DEADLINE_EXCEEDED yourself, serve the stack with hyper.
+///
 /// ```
 /// use std::time::Duration;
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -82,6 +88,13 @@ impl<S> Layer<S> for ReadGrpcTimeoutLayer {
 /// Put it inside the layers that set the deadline (a bulwark `TimeoutLayer` or a retry with
 /// a deadline), so each attempt carries what is left at the moment it is sent. A request with
 /// no deadline is sent unchanged; one whose own `grpc-timeout` is already shorter keeps it.
+///
+/// **Over a tonic `Channel`**, the channel enforces the `grpc-timeout` of each request it
+/// sends (until the response head arrives), and reports it as the error
+/// `tonic::TimeoutExpired`, which `tonic::client::Grpc` turns into CANCELLED; bulwark's
+/// classifiers see it as a transport error, not a timeout. The deadline's own `TimeoutLayer`
+/// outside this layer starts its timer before the channel does, so it usually ends the call
+/// first, as `Elapsed`; a plain HTTP/2 client (hyper-util's) enforces nothing of its own.
 ///
 /// ```
 /// use std::time::Duration;

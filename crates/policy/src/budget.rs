@@ -277,20 +277,32 @@ impl RetryBudget {
     }
 
     #[cold]
-    fn advance(&self, seen: u64, generation: u64) {
-        // One thread wins the move to `generation` and clears the slots it reuses; the losers
-        // see the cleared slots. A deposit racing with the clearing may land in the fresh slot,
-        // which counts it slightly longer but never loses it.
-        if self
-            .generation
-            .compare_exchange(seen, generation, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            let first = seen
-                .saturating_add(1)
-                .max(generation.saturating_sub(SLOTS as u64 - 1));
-            for g in first..=generation {
-                self.slots[(g % SLOTS as u64) as usize].store(0, Ordering::Release);
+    fn advance(&self, mut seen: u64, generation: u64) {
+        // One thread wins each move of the generation and clears the slots it reuses. A thread
+        // that loses the exchange to an older generation than its own tries again from the one
+        // it saw, so the generation never stays behind the clock of a thread about to use its
+        // slot (that slot would be cleared later, losing what was written to it meanwhile).
+        //
+        // What the clearing cannot keep: a deposit or withdrawal made in a reused slot by a
+        // thread that saw the new generation before the winner cleared that slot is lost. The
+        // window is the few stores between the exchange and the clearing, once per slot.
+        while seen < generation {
+            match self.generation.compare_exchange_weak(
+                seen,
+                generation,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let first = seen
+                        .saturating_add(1)
+                        .max(generation.saturating_sub(SLOTS as u64 - 1));
+                    for g in first..=generation {
+                        self.slots[(g % SLOTS as u64) as usize].store(0, Ordering::Release);
+                    }
+                    return;
+                }
+                Err(actual) => seen = actual,
             }
         }
     }
@@ -362,6 +374,21 @@ mod tests {
             5,
             "the floor refills once the withdrawals expire"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thread_that_loses_the_race_to_advance_still_advances() {
+        // Slots of one second; the clock is in slot 7.
+        let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+        tokio::time::advance(Duration::from_millis(7_500)).await;
+        // Two threads read generation 0. One, whose clock read said slot 6, moves it to 6 first.
+        budget.advance(0, 6);
+        // The other, whose clock says slot 7, loses the exchange: it must still move it to 7...
+        budget.advance(0, 7);
+        assert_eq!(budget.generation.load(Ordering::Acquire), 7);
+        // ...so that the deposit it then makes in slot 7 is not cleared by the next caller.
+        budget.slots[7].fetch_add(SCALE, Ordering::Relaxed);
+        assert_eq!(budget.available(), 1, "the deposit was kept");
     }
 
     #[test]

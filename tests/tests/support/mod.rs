@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -26,7 +26,7 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 #[derive(Debug)]
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Server {
@@ -60,10 +60,10 @@ impl Server {
                         .serve_connection(TokioIo::new(stream), svc)
                         .await;
                 });
-                conns.lock().unwrap().push(conn.abort_handle());
+                conns.lock().unwrap().push(conn);
             }
         });
-        tasks.lock().unwrap().push(accept.abort_handle());
+        tasks.lock().unwrap().push(accept);
         Server { addr, tasks }
     }
 
@@ -77,17 +77,30 @@ impl Server {
         format!("http://{}{path}", self.addr).parse().unwrap()
     }
 
-    /// Stops accepting, and closes every connection: the port refuses connections from now on.
-    pub(crate) fn shutdown(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
+    /// Stops accepting and closes every connection; once it returns, the port refuses
+    /// connections.
+    pub(crate) async fn shutdown(&self) {
+        // Until the accept loop is gone it may add connections: drain until nothing is left.
+        loop {
+            let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+            if tasks.is_empty() {
+                return;
+            }
+            for task in &tasks {
+                task.abort();
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shutdown();
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! `use tower_bulwark::prelude::*;` brings the enabled layers and their builders, the shared
 //! vocabulary ([`Outcome`], [`Classify`], [`Backoff`], [`RetryBudget`], [`Deadline`],
 //! [`Hook`]), the error types a caller downcasts to, [`ServiceBuilderExt`], and the
-//! [`preset`](crate::preset) module.
+//! [`preset`] module.
 //!
 //! ```
 //! use std::time::Duration;

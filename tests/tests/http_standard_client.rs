@@ -1,0 +1,147 @@
+//! The standard client stack on a real hyper client against an upstream that fails 30% of
+//! its requests (seeded): total timeout → retry with a budget → breaker → per-attempt timeout,
+//! over a hyper-util `Client`, with `ReplayBodyLayer` outermost.
+//!
+//! Every request gets an answer; the success rate with the stack is measured and printed
+//! beside the rate of the bare client against the same upstream, in the same test, and only
+//! "higher" is asserted.
+
+mod support;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bulwark_breaker::BreakerLayer;
+use bulwark_http::{HttpClassifier, HttpReplay, ReplayBody, ReplayBodyLayer};
+use bulwark_policy::{Backoff, BoxError, EventKind, Rng};
+use bulwark_retry::{IdempotentMethods, RetryLayer};
+use bulwark_test_support::RecordingHook;
+use bulwark_timeout::TimeoutLayer;
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use support::Server;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+const REQUESTS: usize = 300;
+const FAILURE_RATE: f64 = 0.3;
+
+/// Answers 503 to a seeded 30% of its requests, 200 to the others; counts what it received.
+async fn flaky_upstream(seed: u64) -> (Server, Arc<AtomicUsize>) {
+    let rng = Arc::new(Mutex::new(Rng::new(seed)));
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    let server = Server::start(tower::service_fn(move |_: http::Request<Incoming>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        let fail = rng.lock().unwrap().next_f64() < FAILURE_RATE;
+        async move {
+            let status = if fail {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            let res = http::Response::builder().status(status);
+            Ok::<_, Infallible>(res.body(Full::new(Bytes::from("x"))).unwrap())
+        }
+    }))
+    .await;
+    (server, received)
+}
+
+/// Successes and errors of `REQUESTS` GETs sent one after another through `svc`.
+async fn run<S, B>(mut svc: S, server: &Server) -> (usize, usize)
+where
+    S: Service<http::Request<Empty<Bytes>>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..REQUESTS {
+        let req = http::Request::get(server.url("/"))
+            .body(Empty::new())
+            .unwrap();
+        match svc.ready().await.map_err(Into::into) {
+            Ok(ready) => match ready.call(req).await {
+                Ok(res) if res.status() == StatusCode::OK => {
+                    res.into_body().collect().await.unwrap();
+                    ok += 1;
+                }
+                Ok(_) | Err(_) => failed += 1,
+            },
+            Err(_) => failed += 1,
+        }
+    }
+    (ok, failed)
+}
+
+#[tokio::test]
+async fn retries_raise_the_success_rate_against_a_flaky_upstream() {
+    let (server, received) = flaky_upstream(42).await;
+
+    // The bare client.
+    let bare = support::client::<Empty<Bytes>>();
+    let (bare_ok, bare_failed) = run(bare, &server).await;
+    assert_eq!(
+        bare_ok + bare_failed,
+        REQUESTS,
+        "every request was answered"
+    );
+    assert_eq!(received.swap(0, Ordering::SeqCst), REQUESTS);
+
+    // The standard stack, composed by hand.
+    let hook = RecordingHook::new();
+    let retry = RetryLayer::builder()
+        .max_attempts(3)
+        .backoff(
+            Backoff::exponential(Duration::from_millis(1)).max_delay(Duration::from_millis(10)),
+        )
+        .classify(HttpClassifier::new())
+        .replay(HttpReplay)
+        .retry_if_request(IdempotentMethods)
+        .hook(hook.clone())
+        .seed(1)
+        .build()
+        .unwrap();
+    let breaker = BreakerLayer::builder()
+        .no_consecutive_failures()
+        .failure_rate(0.5)
+        .count_window(50)
+        .min_calls(20)
+        .open_for(Backoff::constant(Duration::from_secs(1)))
+        .classify(HttpClassifier::new())
+        .hook(hook.clone())
+        .seed(2)
+        .build()
+        .unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(ReplayBodyLayer::new())
+        .layer(TimeoutLayer::new(Duration::from_secs(10)))
+        .layer(retry)
+        .layer(breaker)
+        .layer(TimeoutLayer::new(Duration::from_secs(3)))
+        .service(support::client::<ReplayBody<Empty<Bytes>>>());
+    let (ok, failed) = run(stack, &server).await;
+    assert_eq!(ok + failed, REQUESTS, "every request was answered");
+
+    // Every attempt is accounted for: the requests, plus each retry that was not rejected.
+    let retries = hook.count(|k| matches!(k, EventKind::RetryAttempt { .. }));
+    let rejected = hook.count(|k| matches!(k, EventKind::BreakerRejected { .. }));
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        REQUESTS + retries - rejected
+    );
+
+    let rate = |ok: usize| 100.0 * ok as f64 / REQUESTS as f64;
+    eprintln!(
+        "upstream failing {:.0}% (seeded): bare client {bare_ok}/{REQUESTS} = {:.1}%; \
+         standard stack {ok}/{REQUESTS} = {:.1}% ({retries} retries, {rejected} rejected)",
+        FAILURE_RATE * 100.0,
+        rate(bare_ok),
+        rate(ok),
+    );
+    assert!(ok > bare_ok, "{ok} > {bare_ok}");
+}

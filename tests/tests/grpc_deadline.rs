@@ -21,9 +21,9 @@ use bulwark_http::{
 };
 use bulwark_policy::Deadline;
 use bulwark_timeout::TimeoutLayer;
+use hyper_util::rt::TokioExecutor;
 use support::echo::{self, EchoServer, Seen};
 use support::Server;
-use hyper_util::rt::TokioExecutor;
 use tonic::transport::{Channel, Endpoint};
 use tower::ServiceBuilder;
 
@@ -52,7 +52,9 @@ fn seen_timeouts(seen: &Seen) -> Vec<Duration> {
         .unwrap()
         .iter()
         .map(|value| {
-            let value = value.as_deref().expect("every request carried grpc-timeout");
+            let value = value
+                .as_deref()
+                .expect("every request carried grpc-timeout");
             parse_grpc_timeout(&value.parse().unwrap()).expect("a valid grpc-timeout")
         })
         .collect()
@@ -109,5 +111,8 @@ async fn a_client_total_timeout_travels_as_grpc_timeout() {
     assert_eq!(reply.message, "fast");
     let timeouts = seen_timeouts(&seen);
     assert_eq!(timeouts.len(), 1);
-    assert!(!timeouts[0].is_zero() && timeouts[0] <= total, "{timeouts:?}");
+    assert!(
+        !timeouts[0].is_zero() && timeouts[0] <= total,
+        "{timeouts:?}"
+    );
 }

@@ -122,7 +122,12 @@ async fn a_server_that_stays_unavailable_gets_max_attempts_calls() {
     assert_eq!(seen.calls.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
     assert_eq!(retries(&hook).len(), MAX_ATTEMPTS as usize - 1);
     assert_eq!(
-        hook.count(|k| matches!(k, EventKind::RetriesExhausted { attempts: MAX_ATTEMPTS })),
+        hook.count(|k| matches!(
+            k,
+            EventKind::RetriesExhausted {
+                attempts: MAX_ATTEMPTS
+            }
+        )),
         1
     );
     server.abort();

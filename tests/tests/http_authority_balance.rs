@@ -105,7 +105,12 @@ async fn requests_spread_over_every_upstream_and_survive_one_going_down() {
         let body = res.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(body.to_vec()).unwrap()
     };
-    let counts = || served.iter().map(|c| c.load(Ordering::SeqCst)).collect::<Vec<_>>();
+    let counts = || {
+        served
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect::<Vec<_>>()
+    };
 
     for _ in 0..60 {
         let name = send().await;
@@ -113,7 +118,10 @@ async fn requests_spread_over_every_upstream_and_survive_one_going_down() {
     }
     let before = counts();
     assert_eq!(before.iter().sum::<usize>(), 60);
-    assert!(before.iter().all(|&n| n > 0), "every upstream served: {before:?}");
+    assert!(
+        before.iter().all(|&n| n > 0),
+        "every upstream served: {before:?}"
+    );
 
     // b goes down: its calls fail (connection refused), it is ejected, and every request
     // still succeeds, on a or c.

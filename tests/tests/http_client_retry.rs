@@ -32,11 +32,22 @@ struct Received {
     at: Instant,
 }
 
+/// What the upstream answers, in order: a status and a `Retry-After`.
+type Script = VecDeque<(u16, Option<&'static str>)>;
+
+/// The retry layer of the POST tests.
+type PostRetry = RetryLayer<
+    HttpClassifier,
+    bulwark_policy::ExtensionsDeadline,
+    HttpReplay,
+    fn(&http::Request<ReplayBody<Chunked>>) -> bool,
+>;
+
 /// An upstream that answers from a script (status and `Retry-After`), then 200, and records
 /// each request's whole body.
 #[derive(Clone, Default)]
 struct Upstream {
-    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Script>>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -60,8 +71,12 @@ impl Upstream {
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 let at = Instant::now();
                 this.received.lock().unwrap().push(Received { body, at });
-                let (status, retry_after) =
-                    this.script.lock().unwrap().pop_front().unwrap_or((200, None));
+                let (status, retry_after) = this
+                    .script
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or((200, None));
                 let mut res = http::Response::builder().status(status);
                 if let Some(value) = retry_after {
                     res = res.header("retry-after", value);
@@ -73,14 +88,7 @@ impl Upstream {
     }
 }
 
-fn retry_layer(
-    hook: &RecordingHook,
-) -> RetryLayer<
-    HttpClassifier,
-    bulwark_policy::ExtensionsDeadline,
-    HttpReplay,
-    fn(&http::Request<ReplayBody<Chunked>>) -> bool,
-> {
+fn retry_layer(hook: &RecordingHook) -> PostRetry {
     RetryLayer::builder()
         .max_attempts(3)
         .backoff(Backoff::constant(Duration::from_millis(10)))
@@ -198,7 +206,11 @@ async fn retry_after_from_a_429_and_a_503_is_what_the_retries_wait() {
         assert_eq!(attempt, n as u32 + 2);
         assert_eq!(reason.kind, FailureKind::Overloaded);
         assert_eq!(reason.retry_after, Some(Duration::from_secs(1)));
-        assert_eq!(delay, Duration::from_secs(1), "the server's wait, not the backoff's");
+        assert_eq!(
+            delay,
+            Duration::from_secs(1),
+            "the server's wait, not the backoff's"
+        );
     }
     // On the paused clock, each retry reached the server a full second after the answer
     // that asked for it.

@@ -90,7 +90,11 @@ async fn an_open_breaker_answers_503_with_retry_after() {
     for _ in 0..3 {
         let (res, body) = get().await;
         assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
-        let retry_after: u64 = res.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry_after: u64 = res.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(
             (1..=OPEN_FOR.as_secs()).contains(&retry_after),
             "Retry-After: {retry_after}"

@@ -115,13 +115,15 @@ where
 
 /// A streaming body: `chunks` data frames of `chunk_len` bytes each, handed out one per poll
 /// with a yield to the runtime between them, so that hyper sends it chunked, as it streams.
-pub(crate) type Chunked = StreamBody<
-    futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, Infallible>>,
->;
+pub(crate) type Chunked =
+    StreamBody<futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, Infallible>>>;
 
 /// The bytes [`chunked`] streams: byte `i` is `i % 251`, so a reordering or a lost chunk shows.
 pub(crate) fn pattern(len: usize) -> Bytes {
-    (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into()
+    (0..len)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 pub(crate) fn chunked(chunks: usize, chunk_len: usize) -> Chunked {

@@ -1,0 +1,258 @@
+//! The peers as tower services: thin adapters for the breakers that are not tower layers
+//! (failsafe, recloser), tower retry policies equivalent to ours, and the peers' versions of
+//! the standard client stack.
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bulwark_policy::BoxError;
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::{Layer, Service, ServiceBuilder};
+
+/// failsafe's breaker around a service, through its futures API: `call` hands the inner
+/// service's future to `CircuitBreaker::call`, the thinnest way to put it in a tower stack.
+pub(crate) struct Failsafe<S, P> {
+    inner: S,
+    breaker: failsafe::StateMachine<P, ()>,
+}
+
+impl<S: Clone, P> Clone for Failsafe<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            breaker: self.breaker.clone(),
+        }
+    }
+}
+
+type FailsafeDefault = failsafe::failure_policy::OrElse<
+    failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+>;
+
+impl<S> Failsafe<S, FailsafeDefault> {
+    /// failsafe's default configuration: a success rate over a time window, or else
+    /// consecutive failures.
+    pub(crate) fn default_config(inner: S) -> Self {
+        Self {
+            inner,
+            breaker: failsafe::Config::new().build(),
+        }
+    }
+}
+
+impl<S> Failsafe<S, failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>> {
+    /// Opens on the first failure, for an hour.
+    pub(crate) fn open_after_one(inner: S) -> Self {
+        let policy = failsafe::failure_policy::consecutive_failures(
+            1,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        );
+        Self {
+            inner,
+            breaker: failsafe::Config::new().failure_policy(policy).build(),
+        }
+    }
+}
+
+impl<S, P, Req> Service<Req> for Failsafe<S, P>
+where
+    S: Service<Req>,
+    P: failsafe::FailurePolicy + Send + Sync,
+{
+    type Response = S::Response;
+    type Error = failsafe::Error<S::Error>;
+    type Future = failsafe::futures::ResponseFuture<S::Future, P, (), failsafe::Any>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(failsafe::Error::Inner)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        failsafe::futures::CircuitBreaker::call(&self.breaker, self.inner.call(req))
+    }
+}
+
+/// recloser's `AsyncRecloser` around a service: `call` hands the inner service's future to
+/// `AsyncRecloser::call`.
+#[derive(Clone)]
+pub(crate) struct Recloser<S> {
+    inner: S,
+    breaker: recloser::AsyncRecloser,
+}
+
+impl<S> Recloser<S> {
+    /// recloser's default configuration: a failure rate of 0.5 over a ring of 100 calls.
+    pub(crate) fn default_config(inner: S) -> Self {
+        Self {
+            inner,
+            breaker: recloser::Recloser::default().into(),
+        }
+    }
+
+    /// Opens once two calls have failed, for an hour.
+    pub(crate) fn open_after_two(inner: S) -> Self {
+        let breaker = recloser::Recloser::custom()
+            .error_rate(0.5)
+            .closed_len(2)
+            .open_wait(Duration::from_secs(3600))
+            .build();
+        Self {
+            inner,
+            breaker: breaker.into(),
+        }
+    }
+}
+
+impl<S, Req, T, E> Service<Req> for Recloser<S>
+where
+    S: Service<Req, Response = T, Error = E>,
+{
+    type Response = T;
+    type Error = recloser::Error<E>;
+    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        self.breaker.call(self.inner.call(req))
+    }
+}
+
+/// tower's retry policy equivalent to ours: keep a copy of the request, retry an error up to
+/// `attempts` in all, and, with a budget, deposit on every success and withdraw for a retry,
+/// as tower's budget docs describe.
+#[derive(Clone)]
+pub(crate) struct TowerAttempts {
+    left: usize,
+    budget: Option<Arc<TpsBudget>>,
+}
+
+impl TowerAttempts {
+    pub(crate) fn new(attempts: usize, budget: Option<Arc<TpsBudget>>) -> Self {
+        Self {
+            left: attempts - 1,
+            budget,
+        }
+    }
+}
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerAttempts {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Ok(_) => {
+                if let Some(budget) = &self.budget {
+                    budget.deposit();
+                }
+                None
+            }
+            Err(_) if self.left > 0 => {
+                if let Some(budget) = &self.budget {
+                    if !budget.withdraw() {
+                        return None;
+                    }
+                }
+                self.left -= 1;
+                Some(ready(()))
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// tower's retry policy for the retried call: retry an error once, after a tokio sleep.
+#[derive(Clone)]
+pub(crate) struct TowerSleepOnce {
+    delay: Duration,
+    left: usize,
+}
+
+impl TowerSleepOnce {
+    pub(crate) fn new(delay: Duration) -> Self {
+        Self { delay, left: 2 }
+    }
+}
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerSleepOnce {
+    type Future = tokio::time::Sleep;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.left > 0 => {
+                self.left -= 1;
+                Some(tokio::time::sleep(self.delay))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// tower's nearest to the standard client stack: a total timeout of 2 s, a retry with a
+/// budget, and a per-attempt timeout of 500 ms. tower has no breaker and no fallback.
+pub(crate) fn tower_stack<S>(
+    inner: S,
+) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send + 'static
+where
+    S: Service<u64, Response = u64, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2));
+    ServiceBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .layer(tower::retry::RetryLayer::new(TowerAttempts::new(
+            3,
+            Some(budget),
+        )))
+        .timeout(Duration::from_millis(500))
+        .service(inner)
+}
+
+type TrInner = tower_resilience::timelimiter::TimeLimiterError<BoxError>;
+type TrBreaker = tower_resilience::circuitbreaker::CircuitBreakerError<TrInner>;
+type TrOuter = tower_resilience::timelimiter::TimeLimiterError<TrBreaker>;
+
+/// tower-resilience's standard client stack, outermost first: a fallback value, a total time
+/// limit of 2 s, a retry of up to 3 attempts, a breaker, and a per-attempt time limit of
+/// 500 ms.
+pub(crate) fn resilience_stack<S>(
+    inner: S,
+) -> impl Service<u64, Response = u64, Error = tower_resilience::fallback::FallbackError<TrOuter>>
+       + Clone
+       + Send
+       + 'static
+where
+    S: Service<u64, Response = u64, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let attempt = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_millis(500))
+        .build()
+        .layer(inner);
+    let breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .expect("a valid breaker")
+        .layer(attempt);
+    let retry = tower_resilience::retry::RetryLayer::<u64, u64, TrBreaker>::builder()
+        .max_attempts(3)
+        .build()
+        .layer(breaker);
+    let total = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(2))
+        .build()
+        .layer(retry);
+    tower_resilience::fallback::FallbackLayer::<u64, u64, TrOuter>::value(0).layer(total)
+}

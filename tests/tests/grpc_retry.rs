@@ -132,3 +132,43 @@ async fn a_server_that_stays_unavailable_gets_max_attempts_calls() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn the_standard_grpc_client_preset_rides_out_unavailable() {
+    let svc = EchoServer::new(2);
+    let seen = svc.seen.clone();
+    let (channel, server) = serve(svc).await;
+    let hook = RecordingHook::new();
+    let layer = tower_bulwark::preset::standard_grpc_client()
+        .backoff(Backoff::constant(Duration::from_millis(5)))
+        .hook(hook.clone())
+        .build()
+        .unwrap();
+    let stack = ServiceBuilder::new()
+        .layer(layer)
+        .map_request(|req: http::Request<ReplayBody<tonic::body::Body>>| {
+            req.map(tonic::body::Body::new)
+        })
+        .service(channel);
+
+    let reply = echo::call(stack, tonic::Request::new(echo::request("preset")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!((reply.message.as_str(), reply.call), ("preset", 3));
+    assert_eq!(seen.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(retries(&hook), [FailureKind::Overloaded; 2]);
+    // Each attempt told the server how long it had: at most the attempt timeout.
+    let timeouts = seen.grpc_timeouts.lock().unwrap().clone();
+    assert_eq!(timeouts.len(), 3);
+    for value in timeouts {
+        let value: http::HeaderValue = value.expect("grpc-timeout sent").parse().unwrap();
+        let timeout = bulwark_http::parse_grpc_timeout(&value).unwrap();
+        assert!(
+            timeout <= tower_bulwark::preset::DEFAULT_ATTEMPT_TIMEOUT,
+            "{timeout:?}"
+        );
+    }
+    server.abort();
+}

@@ -1,0 +1,333 @@
+//! What each client got, side by side.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::load::{Answer, Record};
+use super::tally::EventCounts;
+use super::upstream::{Fault, Upstream};
+use super::Scenario;
+
+/// One second of one client's run, by when requests were due.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Second {
+    /// Requests due in this second that finished.
+    pub requests: u64,
+    /// Of those, answered with a 2xx by a replica.
+    pub ok: u64,
+    /// The 99th percentile of their latency.
+    pub p99: Duration,
+}
+
+impl Second {
+    /// The share answered with a 2xx, in percent; 100 for a second with no request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_examples::demo::Second;
+    /// let second = Second { requests: 200, ok: 150, p99: Duration::ZERO };
+    /// assert_eq!(second.success_percent(), 75.0);
+    /// ```
+    pub fn success_percent(&self) -> f64 {
+        percent(self.ok, self.requests)
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        100.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// The latency below which `q` of `sorted` lies (nearest rank); zero for none.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// What one client got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientReport {
+    /// Requests sent.
+    pub requests: u64,
+    /// Answered with a 2xx by a replica.
+    pub ok: u64,
+    /// Answered by the fallback's stand-in.
+    pub fallbacks: u64,
+    /// Failed: an error, a status that is not 2xx, or no answer before the run ended.
+    pub failed: u64,
+    /// The 50th percentile of the latency of finished requests.
+    pub p50: Duration,
+    /// The 99th percentile.
+    pub p99: Duration,
+    /// The longest.
+    pub max: Duration,
+    /// Calls that reached any of this client's replicas, retries included.
+    pub upstream_calls: u64,
+    /// Requests that reached the dark replica while it was dark, in 100 ms buckets from the
+    /// scenario's start.
+    pub dark_hits_by_tenth: Vec<u64>,
+    /// Each second of the run.
+    pub seconds: Vec<Second>,
+}
+
+impl ClientReport {
+    fn new(scenario: &Scenario, records: &[Record], upstream: &Upstream) -> Self {
+        let count = |answer| records.iter().filter(|r| r.answer == answer).count() as u64;
+        let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency).collect();
+        latencies.sort_unstable();
+        let requests = scenario.requests();
+        let ok = count(Answer::Ok);
+        let fallbacks = count(Answer::Fallback);
+
+        let seconds = scenario.duration.as_secs_f64().ceil() as usize;
+        let mut by_second: Vec<Vec<&Record>> = vec![Vec::new(); seconds.max(1)];
+        for record in records {
+            let i = (record.due.as_secs() as usize).min(by_second.len() - 1);
+            by_second[i].push(record);
+        }
+        let seconds = by_second
+            .iter()
+            .map(|records| {
+                let mut latencies: Vec<Duration> = records.iter().map(|r| r.latency).collect();
+                latencies.sort_unstable();
+                Second {
+                    requests: records.len() as u64,
+                    ok: records.iter().filter(|r| r.answer == Answer::Ok).count() as u64,
+                    p99: quantile(&latencies, 0.99),
+                }
+            })
+            .collect();
+
+        Self {
+            requests,
+            ok,
+            fallbacks,
+            // Requests still unanswered when the run ended count as failed.
+            failed: requests - ok - fallbacks,
+            p50: quantile(&latencies, 0.50),
+            p99: quantile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or_default(),
+            upstream_calls: upstream.calls(),
+            dark_hits_by_tenth: upstream.dark().counts.dark_buckets(),
+            seconds,
+        }
+    }
+
+    /// The share of requests answered with a 2xx by a replica, in percent.
+    ///
+    /// ```
+    /// use bulwark_examples::demo::ClientReport;
+    /// let report = ClientReport { requests: 400, ok: 396, ..Default::default() };
+    /// assert_eq!(report.success_rate(), 99.0);
+    /// ```
+    pub fn success_rate(&self) -> f64 {
+        percent(self.ok, self.requests)
+    }
+
+    /// Requests that reached the dark replica while it was dark.
+    ///
+    /// ```
+    /// use bulwark_examples::demo::ClientReport;
+    /// let report = ClientReport { dark_hits_by_tenth: vec![0, 3, 1], ..Default::default() };
+    /// assert_eq!(report.dark_hits(), 4);
+    /// ```
+    pub fn dark_hits(&self) -> u64 {
+        self.dark_hits_by_tenth.iter().sum()
+    }
+
+    /// Requests that reached the dark replica while it was dark, from `from` until `until`
+    /// after the scenario's start, to the nearest 100 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_examples::demo::ClientReport;
+    /// let report = ClientReport { dark_hits_by_tenth: vec![0, 3, 1], ..Default::default() };
+    /// assert_eq!(report.dark_hits_between(Duration::from_millis(200), Duration::MAX), 1);
+    /// assert_eq!(report.dark_hits_between(Duration::ZERO, Duration::MAX), 4);
+    /// ```
+    pub fn dark_hits_between(&self, from: Duration, until: Duration) -> u64 {
+        let tenth = |d: Duration| (d.as_millis() / 100).min(usize::MAX as u128) as usize;
+        let (from, until) = (tenth(from), tenth(until));
+        self.dark_hits_by_tenth
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (from..until).contains(i))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The outcome of a run: what each client got, and what bulwark's layers did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    /// The scenario that ran.
+    pub scenario: Scenario,
+    /// The bare hyper-util client.
+    pub bare: ClientReport,
+    /// The same client inside bulwark's stack.
+    pub bulwark: ClientReport,
+    /// What bulwark's hook counted.
+    pub events: EventCounts,
+}
+
+impl Report {
+    pub(crate) fn new(
+        scenario: Scenario,
+        bare: (Vec<Record>, &Upstream),
+        bulwark: (Vec<Record>, &Upstream),
+        events: EventCounts,
+    ) -> Self {
+        Self {
+            bare: ClientReport::new(&scenario, &bare.0, bare.1),
+            bulwark: ClientReport::new(&scenario, &bulwark.0, bulwark.1),
+            scenario,
+            events,
+        }
+    }
+
+    /// The requests that reached the dark replica in the first and the second half of its
+    /// dark window, for `client`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulwark_examples::demo::{ClientReport, Report, Scenario};
+    /// // Dark from 0.3 s to 0.7 s: the halves meet at 0.5 s.
+    /// let report = Report {
+    ///     scenario: Scenario::new(1, Duration::from_secs(1), 10),
+    ///     bare: ClientReport { dark_hits_by_tenth: vec![0, 0, 0, 5, 4, 3, 2], ..Default::default() },
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(report.dark_hits_by_half(&report.bare), (9, 5));
+    /// ```
+    pub fn dark_hits_by_half(&self, client: &ClientReport) -> (u64, u64) {
+        let (from, until) = (self.scenario.dark_from(), self.scenario.dark_until());
+        let middle = from + (until - from) / 2;
+        (
+            client.dark_hits_between(Duration::ZERO, middle),
+            client.dark_hits_between(middle, Duration::MAX),
+        )
+    }
+
+    /// Breaker transitions, summed per replica and kind, like `dark: closed→open ×3`.
+    fn transitions_summary(&self) -> Vec<String> {
+        let mut lines: Vec<(Fault, &'static str, &'static str, u32)> = Vec::new();
+        for t in &self.events.transitions {
+            let (from, to) = (t.from.as_str(), t.to.as_str());
+            match lines
+                .iter_mut()
+                .find(|(r, f, o, _)| *r == t.replica && *f == from && *o == to)
+            {
+                Some(line) => line.3 += 1,
+                None => lines.push((t.replica, from, to, 1)),
+            }
+        }
+        lines
+            .into_iter()
+            .map(|(r, from, to, n)| format!("{}: {from}→{to} ×{n}", r.name()))
+            .collect()
+    }
+
+    /// The side-by-side table, in Markdown.
+    ///
+    /// ```
+    /// use bulwark_examples::demo::Report;
+    /// let table = Report::default().table();
+    /// assert!(table.contains("| success rate "));
+    /// ```
+    pub fn table(&self) -> String {
+        let (bare, bulwark) = (&self.bare, &self.bulwark);
+        let e = &self.events;
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        let pct =
+            |c: &ClientReport| format!("{:.2}% ({} of {})", c.success_rate(), c.ok, c.requests);
+        let dark = |c: &ClientReport| {
+            let (early, late) = self.dark_hits_by_half(c);
+            format!("{} ({early} + {late})", c.dark_hits())
+        };
+        let transitions = self.transitions_summary();
+        let rows: Vec<(&str, String, String)> = vec![
+            ("success rate", pct(bare), pct(bulwark)),
+            (
+                "failed / fallback answers",
+                format!("{} / -", bare.failed),
+                format!("{} / {}", bulwark.failed, bulwark.fallbacks),
+            ),
+            ("p50 latency", ms(bare.p50), ms(bulwark.p50)),
+            ("p99 latency", ms(bare.p99), ms(bulwark.p99)),
+            ("max latency", ms(bare.max), ms(bulwark.max)),
+            (
+                "requests to the dark replica while dark (1st + 2nd half)",
+                dark(bare),
+                dark(bulwark),
+            ),
+            (
+                "calls that reached the replicas",
+                bare.upstream_calls.to_string(),
+                bulwark.upstream_calls.to_string(),
+            ),
+            (
+                "retries (all attempts failed / budget refusals)",
+                "0".into(),
+                format!(
+                    "{} ({} / {})",
+                    e.retries, e.retries_exhausted, e.budget_exhausted
+                ),
+            ),
+            (
+                "attempt / total timeouts",
+                "- / -".into(),
+                format!("{} / {}", e.attempt_timeouts, e.total_timeouts),
+            ),
+            ("fallbacks", "-".into(), e.fallbacks.to_string()),
+            (
+                "ejections (restorations)",
+                "-".into(),
+                format!("{} ({})", e.ejections, e.restorations),
+            ),
+            (
+                "breaker transitions",
+                "-".into(),
+                e.transitions.len().to_string(),
+            ),
+        ];
+        let mut out = String::new();
+        let s = &self.scenario;
+        let _ = writeln!(
+            out,
+            "{} s at {} rps per client, seed {}; replica `dark` dark from {:.1} s to {:.1} s\n",
+            s.duration.as_secs_f64(),
+            s.rps,
+            s.seed,
+            s.dark_from().as_secs_f64(),
+            s.dark_until().as_secs_f64(),
+        );
+        let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        let col = |c: usize| rows.iter().map(|r| [&r.1, &r.2][c].chars().count()).max();
+        let (w1, w2) = (col(0).unwrap_or(0).max(4), col(1).unwrap_or(0).max(7));
+        let _ = writeln!(
+            out,
+            "| {:width$} | {:w1$} | {:w2$} |",
+            "", "bare", "bulwark"
+        );
+        let _ = writeln!(
+            out,
+            "|-{}-|-{}:|-{}:|",
+            "-".repeat(width),
+            "-".repeat(w1 - 1),
+            "-".repeat(w2 - 1)
+        );
+        for (name, a, b) in &rows {
+            let _ = writeln!(out, "| {name:width$} | {a:>w1$} | {b:>w2$} |");
+        }
+        if !transitions.is_empty() {
+            let _ = writeln!(out, "\nbreaker transitions: {}", transitions.join(", "));
+        }
+        out
+    }
+}

@@ -1,7 +1,13 @@
-//! BreakerLayer's cost, in one process: the closed path against a bare `service_fn` and tower's
-//! `Timeout` (a reference point: the cheapest layer tower ships that does real work per call),
-//! the cost of a rejection while open, and the total throughput of two threads on one shared
-//! breaker against one thread.
+//! BreakerLayer's cost, in one process: the closed path against a bare `service_fn`, tower's
+//! `Timeout` (a reference point: the cheapest layer tower ships that does real work per call)
+//! and the peer breakers (tower-resilience's `CircuitBreaker`, and failsafe's and recloser's
+//! futures APIs through thin tower adapters), the cost of a rejection while open, and the total
+//! throughput of two threads on one shared breaker against one thread.
+
+// The adapters for the peers that are not tower layers, shared with the `table` benchmark.
+#[allow(dead_code)]
+#[path = "table/peers.rs"]
+mod peers;
 
 use std::convert::Infallible;
 use std::future::{ready, Ready};
@@ -54,6 +60,15 @@ fn closed(c: &mut Criterion) {
     group.bench_function("bulwark_count_window", |b| b.iter(|| once(&mut svc, 1)));
     let mut svc = tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(bare());
     group.bench_function("tower_timeout", |b| b.iter(|| once(&mut svc, 1)));
+    let mut svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .unwrap()
+        .layer(bare());
+    group.bench_function("tower_resilience", |b| b.iter(|| once(&mut svc, 1)));
+    let mut svc = peers::Failsafe::default_config(bare());
+    group.bench_function("failsafe", |b| b.iter(|| once(&mut svc, 1)));
+    let mut svc = peers::Recloser::default_config(bare());
+    group.bench_function("recloser", |b| b.iter(|| once(&mut svc, 1)));
     group.finish();
 }
 
@@ -72,6 +87,37 @@ fn open(c: &mut Criterion) {
     let mut svc = layer.layer(bare());
     group.bench_function("bulwark_rejection", |b| {
         b.iter(|| once(&mut svc, 1).unwrap_err())
+    });
+
+    let failing = || service_fn(|_: u64| ready(Err::<u64, _>(BoxError::from("down"))));
+    let mut svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .consecutive_failures(1)
+        .minimum_number_of_calls(1)
+        .wait_duration_in_open(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+        .layer(failing());
+    let mut fs = peers::Failsafe::open_after_one(failing());
+    let mut rc = peers::Recloser::open_after_two(failing());
+    for _ in 0..4 {
+        let _ = once(&mut svc, 0);
+        let _ = once(&mut fs, 0);
+        let _ = once(&mut rc, 0);
+    }
+    assert!(matches!(
+        once(&mut svc, 0),
+        Err(tower_resilience::circuitbreaker::CircuitBreakerError::OpenCircuit)
+    ));
+    assert!(matches!(once(&mut fs, 0), Err(failsafe::Error::Rejected)));
+    assert!(matches!(once(&mut rc, 0), Err(recloser::Error::Rejected)));
+    group.bench_function("tower_resilience_rejection", |b| {
+        b.iter(|| once(&mut svc, 1).unwrap_err())
+    });
+    group.bench_function("failsafe_rejection", |b| {
+        b.iter(|| once(&mut fs, 1).unwrap_err())
+    });
+    group.bench_function("recloser_rejection", |b| {
+        b.iter(|| once(&mut rc, 1).unwrap_err())
     });
     group.finish();
 }

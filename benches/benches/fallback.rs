@@ -1,5 +1,6 @@
-//! The success path of a FallbackLayer, each constructor, against the bare service it wraps,
-//! in one process: readiness, call, and the answer, per call.
+//! The success path of a FallbackLayer, each constructor, against the bare service it wraps
+//! and tower-resilience's `Fallback` with a value, in one process: readiness, call, and the
+//! answer, per call.
 
 use std::future::{ready, Ready};
 use std::hint::black_box;
@@ -59,6 +60,12 @@ fn success(c: &mut Criterion) {
 
     let mut backup = FallbackLayer::service(primary()).layer(primary());
     group.bench_function("service", |b| b.iter(|| one_call(&mut backup, &mut cx)));
+
+    let mut resilience =
+        tower_resilience::fallback::FallbackLayer::<u64, u64, BoxError>::value(0).layer(primary());
+    group.bench_function("tower_resilience_value", |b| {
+        b.iter(|| one_call(&mut resilience, &mut cx))
+    });
 
     group.finish();
 }

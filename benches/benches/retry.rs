@@ -2,7 +2,7 @@
 //! bulwark's `RetryLayer` with no budget, against `tower::retry::Retry` with a policy that
 //! clones the request and never retries; and bulwark's `RetryLayer` with its default budget,
 //! against the same tower policy depositing into tower's `TpsBudget` on success, as tower's
-//! budget docs describe.
+//! budget docs describe; and tower-resilience's `Retry` (up to 3 attempts, no budget).
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Ready};
@@ -95,6 +95,14 @@ fn success_path(c: &mut Criterion) {
     let mut tower_budget = tower::retry::Retry::new(NeverRetryWithBudget(budget), inner);
     group.bench_function("tower_retry_budget", |b| {
         b.iter(|| call(&mut tower_budget, black_box(1)))
+    });
+
+    let mut resilience = tower_resilience::retry::RetryLayer::<u64, u64, Infallible>::builder()
+        .max_attempts(3)
+        .build()
+        .layer(inner);
+    group.bench_function("tower_resilience", |b| {
+        b.iter(|| call(&mut resilience, black_box(1)))
     });
     group.finish();
 }

@@ -1,5 +1,5 @@
 //! A call through a timeout whose inner service answers at once: a bare `service_fn`, our
-//! `TimeoutLayer`, and tower's `Timeout`, in one process.
+//! `TimeoutLayer`, tower's `Timeout` and tower-resilience's `TimeLimiter`, in one process.
 //!
 //! `timeout` uses a plain request type (ours with `IgnoreDeadline`); `timeout_http` uses an
 //! `http::Request`, with and without a `Deadline` already in its extensions (ours with the
@@ -34,6 +34,13 @@ fn plain(c: &mut Criterion) {
     group.bench_function("bulwark", |b| b.iter(|| ready(ours.call(1)).unwrap()));
     let mut theirs = tower::timeout::TimeoutLayer::new(TIMEOUT).layer(answer());
     group.bench_function("tower", |b| b.iter(|| ready(theirs.call(1)).unwrap()));
+    let mut resilience = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(TIMEOUT)
+        .build()
+        .layer(answer());
+    group.bench_function("tower_resilience", |b| {
+        b.iter(|| ready(resilience.call(1)).unwrap())
+    });
     group.finish();
 }
 

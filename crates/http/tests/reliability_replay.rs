@@ -124,7 +124,7 @@ proptest! {
 #[test]
 fn a_body_sixteen_times_the_cap_is_sent_whole_and_never_buffered_past_it() {
     let cap = 64 * 1024;
-    let chunks: Vec<Vec<u8>> = (0..300)
+    let chunks: Vec<Vec<u8>> = (0..400)
         .map(|i| vec![i as u8; 1 + (i * 7919) % 7000])
         .collect();
     assert!(chunks.iter().map(Vec::len).sum::<usize>() > 16 * cap);

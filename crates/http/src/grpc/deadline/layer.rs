@@ -16,7 +16,7 @@ use super::{ReadGrpcTimeout, WriteGrpcTimeout};
 ///
 /// **On `tonic::transport::Server`**, tonic enforces `grpc-timeout` itself, outside every
 /// layer it is given, and answers CANCELLED when it fires; since it starts its timer first,
-/// it wins the race against the deadline this layer sets. This layer's deadline still reaches
+/// it usually wins the race against the deadline this layer sets. This layer's deadline still reaches
 /// the layers and the handler inside (a retry, a database call that honours the deadline), and
 /// its cap is enforced; to answer DEADLINE_EXCEEDED yourself, serve the stack with hyper.
 ///

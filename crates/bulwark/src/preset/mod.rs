@@ -43,6 +43,34 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # A wrapped service whose error is `BoxError` itself
+//!
+//! When the innermost service's error type is `BoxError` (`Box<dyn Error + Send + Sync>`),
+//! rustc (as of 1.95) cannot prove that an `async` block awaiting the stack is `Send`: it
+//! reports "implementation of `From` is not general enough". tower's own `Timeout` has the
+//! same trouble; it is a limit of the compiler's reasoning about `S::Error: Into<BoxError>`
+//! inside generators, not of these layers' futures, which are `Send`. It shows up in axum
+//! handlers and `tokio::spawn`. Two ways around it:
+//!
+//! - give the inner service a concrete error type (hyper's and tonic's clients have one);
+//! - or box the whole stack once with `tower::util::BoxCloneSyncService::new(stack)`, which
+//!   costs one allocation per call.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower::{service_fn, Layer, ServiceExt};
+//! use tower_bulwark::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let layer = preset::standard_client().deadline(IgnoreDeadline).build().unwrap();
+//! // A concrete error type: the stack's future can be spawned.
+//! let svc = layer.layer(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
+//! let answer = tokio::spawn(async move { svc.oneshot(5).await.unwrap() });
+//! assert_eq!(answer.await.unwrap(), 5);
+//! # }
+//! ```
 
 #[cfg(all(feature = "retry", feature = "breaker"))]
 mod client;

@@ -12,13 +12,15 @@ use tower_bulwark::http::parse_grpc_timeout;
 use tower_bulwark::prelude::*;
 
 type Body = ReplayBody<Full<Bytes>>;
+/// The method and body of every request an upstream received.
+type Seen = Arc<Mutex<Vec<(http::Method, Bytes)>>>;
 
 /// An upstream that records every request's method and body, and answers with the statuses
 /// of `statuses` in turn (the last one for ever).
 fn upstream(
     statuses: &'static [u16],
 ) -> (
-    Arc<Mutex<Vec<(http::Method, Bytes)>>>,
+    Seen,
     impl Service<http::Request<Body>, Response = http::Response<()>, Error = BoxError, Future: Send>
         + Clone,
 ) {

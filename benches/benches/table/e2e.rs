@@ -20,9 +20,9 @@ use tower::{service_fn, Service, ServiceExt};
 /// connection.
 const TASKS: usize = 8;
 /// One round, bare or stacked.
-const ROUND: Duration = Duration::from_millis(400);
+const ROUND: Duration = Duration::from_millis(300);
 /// Rounds of each, alternating, times the scale.
-const ROUNDS: usize = 15;
+const ROUNDS: usize = 25;
 
 pub(crate) struct Outcome {
     bare: Vec<f64>,

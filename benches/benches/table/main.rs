@@ -16,6 +16,11 @@
 //! a separate run of calls after the timed ones.
 //!
 //! `BULWARK_TABLE_SCALE` (default 1) multiplies the number of rounds.
+//!
+//! `BULWARK_TABLE_PROFILE=<text>` times nothing: it runs each case whose "group: case" name
+//! contains the text for a fixed number of calls inside the function `profiled`, for
+//! callgrind; `benches/instructions.sh` uses it to print every case's instructions per call,
+//! which a loaded machine does not move.
 
 mod e2e;
 mod peers;
@@ -36,14 +41,15 @@ use bulwark_fallback::FallbackLayer;
 use bulwark_policy::{Backoff, BoxError, IgnoreDeadline};
 use bulwark_retry::RetryLayer;
 use bulwark_timeout::TimeoutLayer;
-use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, Service, ServiceExt};
 
 bulwark_test_support::counting_allocator!();
 
-/// How long one timed batch of one case lasts, at least.
-const BATCH: Duration = Duration::from_millis(2);
+/// How long one timed batch of one case lasts, at least: short, so that most batches run
+/// within one time slice of a loaded machine's scheduler and the median is one of them.
+const BATCH: Duration = Duration::from_micros(200);
 /// Interleaved rounds per group, times `BULWARK_TABLE_SCALE`.
-const ROUNDS: usize = 41;
+const ROUNDS: usize = 301;
 /// Calls whose allocations are counted, per case.
 const ALLOC_CALLS: u64 = 1000;
 
@@ -572,10 +578,14 @@ where
 
 fn standard_stack() -> Group {
     measure(
-        "the standard client stack: fallback, total timeout, retry, breaker, per-attempt timeout",
+        "standard client stack (fallback, total timeout, retry, breaker, attempt timeout)",
         vec![
             case!(BARE, "bare service_fn", bare_boxed()),
-            case!(OURS, "bulwark", standard_bulwark(bare_boxed())),
+            case!(
+                OURS,
+                "bulwark preset::standard_client + FallbackLayer",
+                standard_bulwark(bare_boxed())
+            ),
             case!(
                 PEER,
                 "tower: timeout, retry (TpsBudget), timeout",
@@ -583,15 +593,16 @@ fn standard_stack() -> Group {
             ),
             case!(
                 PEER,
-                "tower-resilience: fallback, time limiter, retry, breaker, time limiter",
+                "tower-resilience: the same five",
                 peers::resilience_stack(bare_boxed())
             ),
         ],
     )
 }
 
-/// bulwark's standard client stack, outermost first: a fallback value, a total timeout of 2 s,
-/// a retry with its default budget, a breaker, and a per-attempt timeout of 500 ms.
+/// bulwark's standard client stack, `tower_bulwark::preset::standard_client()`, outermost
+/// first: a fallback value (the preset's outer layer), a total timeout of 2 s, a retry with
+/// its default budget, a breaker, and a per-attempt timeout of 500 ms.
 pub(crate) fn standard_bulwark<S, T>(
     inner: S,
 ) -> impl Service<
@@ -607,18 +618,14 @@ where
     S::Future: Send,
     T: Clone + Default + Send + Sync + 'static,
 {
-    ServiceBuilder::new()
-        .layer(FallbackLayer::value(T::default()))
-        .layer(TimeoutLayer::new(Duration::from_secs(2)).deadline(IgnoreDeadline))
-        .layer(
-            RetryLayer::builder()
-                .deadline(IgnoreDeadline)
-                .build()
-                .expect("a valid retry"),
-        )
-        .layer(BreakerLayer::builder().build().expect("a valid breaker"))
-        .layer(TimeoutLayer::new(Duration::from_millis(500)).deadline(IgnoreDeadline))
-        .service(inner)
+    tower_bulwark::preset::standard_client()
+        .total_timeout(Duration::from_secs(2))
+        .attempt_timeout(Duration::from_millis(500))
+        .deadline(IgnoreDeadline)
+        .outer(FallbackLayer::value(T::default()))
+        .build()
+        .expect("a valid standard client")
+        .layer(inner)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -948,7 +955,7 @@ fn main() {
     let retry_tower_nb = retry.get("tower::retry (no budget)").ns;
     let timeout_ours = timeout.get("bulwark TimeoutLayer").ns;
     let timeout_tower = timeout.get("tower::timeout").ns;
-    let stack_over = stack.overhead("bulwark");
+    let stack_over = stack.overhead("bulwark preset::standard_client + FallbackLayer");
     let success_allocs: f64 = [&closed, &retry, &timeout, &fallback, &balance, &stack]
         .iter()
         .flat_map(|g| g.rows.iter())

@@ -16,10 +16,28 @@ use bulwark_timeout::{Timeout, TimeoutLayer};
 use tower_layer::{Identity, Layer};
 
 /// The total timeout of [`standard_client`] unless set: 10 s.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// let layer = preset::standard_client().build().unwrap();
+/// assert_eq!(layer.total_timeout(), preset::DEFAULT_TOTAL_TIMEOUT);
+/// ```
 pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The per-attempt timeout of [`standard_client`] unless set: 3 s.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// let layer = preset::standard_client().build().unwrap();
+/// assert_eq!(layer.attempt_timeout(), preset::DEFAULT_ATTEMPT_TIMEOUT);
+/// ```
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The name of a [`standard_client`]'s layers unless set.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// let layer = preset::standard_client().build().unwrap();
+/// assert_eq!(layer.breaker_handle().name(), preset::DEFAULT_CLIENT_NAME);
+/// ```
 pub const DEFAULT_CLIENT_NAME: &str = "client";
 
 /// The standard client stack, to configure and then [`build`](StandardClient::build).
@@ -673,6 +691,25 @@ impl<C, D, R, P, O: fmt::Debug, I: fmt::Debug> fmt::Debug for StandardClient<C, 
 
 /// The service a [`StandardClientLayer`] makes around `S`, when no outer or inner layer was
 /// added: the layers' own services, nested, with nothing boxed.
+///
+/// A struct that holds the stack can name its type with it:
+///
+/// ```
+/// use tower::{service_fn, util::ServiceFn, Layer};
+/// use tower_bulwark::prelude::*;
+/// use tower_bulwark::preset::StandardClientService;
+///
+/// type Upstream = ServiceFn<fn(u32) -> std::future::Ready<Result<u32, std::io::Error>>>;
+///
+/// struct Handler {
+///     upstream: StandardClientService<Upstream, ErrorsAsFailures, IgnoreDeadline>,
+/// }
+///
+/// let layer = preset::standard_client().deadline(IgnoreDeadline).build().unwrap();
+/// let upstream: Upstream = service_fn(|n| std::future::ready(Ok(n)));
+/// let handler = Handler { upstream: layer.layer(upstream) };
+/// # let _ = handler.upstream;
+/// ```
 pub type StandardClientService<
     S,
     C = ErrorsAsFailures,

@@ -10,6 +10,12 @@ use tower_layer::Identity;
 use super::{standard_client, StandardClient};
 
 /// The builder [`standard_http_client`] returns.
+///
+/// ```
+/// use tower_bulwark::preset::{standard_http_client, StandardHttpClient};
+/// let builder: StandardHttpClient = standard_http_client();
+/// assert!(builder.build().is_ok());
+/// ```
 pub type StandardHttpClient = StandardClient<
     HttpClassifier,
     ExtensionsDeadline,
@@ -20,6 +26,12 @@ pub type StandardHttpClient = StandardClient<
 >;
 
 /// The builder [`standard_grpc_client`] returns.
+///
+/// ```
+/// use tower_bulwark::preset::{standard_grpc_client, StandardGrpcClient};
+/// let builder: StandardGrpcClient = standard_grpc_client();
+/// assert!(builder.build().is_ok());
+/// ```
 pub type StandardGrpcClient = StandardClient<
     GrpcClassifier,
     ExtensionsDeadline,

@@ -12,10 +12,24 @@ use tower::load_shed::LoadShed;
 use tower_layer::Layer;
 
 /// The timeout of [`standard_server`] unless set: 10 s.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// assert_eq!(preset::standard_server().build().unwrap().timeout(), preset::DEFAULT_SERVER_TIMEOUT);
+/// ```
 pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most requests a [`standard_server`] handles at once unless set: 1024.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// assert_eq!(preset::standard_server().build().unwrap().max_in_flight(), preset::DEFAULT_MAX_IN_FLIGHT);
+/// ```
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// The name of a [`standard_server`]'s timeout unless set.
+///
+/// ```
+/// assert_eq!(tower_bulwark::preset::DEFAULT_SERVER_NAME, "server");
+/// ```
 pub const DEFAULT_SERVER_NAME: &str = "server";
 
 /// The standard server stack, to configure and then [`build`](StandardServer::build).
@@ -241,6 +255,18 @@ impl<D, M: fmt::Debug> fmt::Debug for StandardServer<D, M> {
 }
 
 /// The service a [`StandardServerLayer`] in [`PassErrors`] mode makes around `S`.
+///
+/// ```
+/// use tower::{service_fn, util::ServiceFn, Layer};
+/// use tower_bulwark::policy::IgnoreDeadline;
+/// use tower_bulwark::preset::{standard_server, StandardServerService};
+///
+/// type Handler = ServiceFn<fn(u32) -> std::future::Ready<Result<u32, std::io::Error>>>;
+/// let layer = standard_server().deadline(IgnoreDeadline).build().unwrap();
+/// let handler: Handler = service_fn(|n| std::future::ready(Ok(n)));
+/// let svc: StandardServerService<Handler, IgnoreDeadline> = layer.layer(handler);
+/// # let _ = svc;
+/// ```
 pub type StandardServerService<S, D = ExtensionsDeadline> =
     LoadShed<ConcurrencyLimit<Timeout<S, D>>>;
 

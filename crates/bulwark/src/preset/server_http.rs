@@ -106,6 +106,17 @@ impl<D> StandardServer<D, Responses> {
 }
 
 /// The service a [`StandardServerLayer`] in [`Responses`] mode makes around `S`.
+///
+/// ```
+/// use tower::{service_fn, util::ServiceFn, Layer};
+/// use tower_bulwark::preset::{standard_http_server, StandardHttpServerService};
+///
+/// type Res = Result<http::Response<String>, std::io::Error>;
+/// type Handler = ServiceFn<fn(http::Request<()>) -> std::future::Ready<Res>>;
+/// let handler: Handler = service_fn(|_| std::future::ready(Ok(http::Response::new(String::new()))));
+/// let svc: StandardHttpServerService<Handler> = standard_http_server().build().unwrap().layer(handler);
+/// # let _ = svc;
+/// ```
 pub type StandardHttpServerService<S, D = ExtensionsDeadline> =
     ErrorResponse<ShedResponse<StandardServerService<S, D>>>;
 

@@ -290,9 +290,11 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
         self
     }
 
-    /// Uses a configured breaker builder for everything but its classifier, name and hook,
-    /// which the stack's [`classify`](Self::classify), [`name`](Self::name) and
-    /// [`hook`](Self::hook) replace.
+    /// Uses a configured breaker builder for everything but its classifier and name, which
+    /// the stack's [`classify`](Self::classify) and [`name`](Self::name) replace, and its
+    /// hook, which the stack's [`hook`](Self::hook) replaces if one is set. Settings given
+    /// before this call (`consecutive_failures`, ...) are replaced by the builder's; those
+    /// given after it change it.
     ///
     /// ```
     /// use std::time::Duration;

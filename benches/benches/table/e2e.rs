@@ -1,7 +1,7 @@
 //! End to end: a hyper server and a hyper client over loopback (HTTP/1.1, keep-alive), in one
-//! process. The client sends through a bare service and through bulwark's standard client
-//! stack in alternating rounds of equal length, from the same number of concurrent tasks, and
-//! counts the requests answered.
+//! process. The client sends through a bare service, through bulwark's standard client stack
+//! and through tower's nearest stack, in rounds of equal length that take turns (the order
+//! rotating), from the same number of concurrent tasks, and counts the requests answered.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,70 +16,95 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::{service_fn, Service, ServiceExt};
 
-/// Concurrent client tasks, each sending one request at a time on its own keep-alive
-/// connection.
+/// Concurrent client tasks, each sending one request at a time over the client's pool of
+/// kept-alive connections.
 const TASKS: usize = 8;
-/// One round, bare or stacked.
-const ROUND: Duration = Duration::from_millis(300);
-/// Rounds of each, alternating, times the scale.
-const ROUNDS: usize = 25;
+/// One round of one client.
+const ROUND: Duration = Duration::from_millis(100);
+/// Rounds of each client, times the scale.
+const ROUNDS: usize = 60;
+
+/// The clients, in the order of [`Outcome::arms`].
+const NAMES: [&str; 3] = [
+    "bare hyper client",
+    "through bulwark's standard stack",
+    "through tower's timeout, retry, timeout",
+];
+
+/// One client's rounds.
+#[derive(Default)]
+struct Arm {
+    /// Requests per second, round by round.
+    rates: Vec<f64>,
+    /// This process's CPU time (both ends: client and server), in clock ticks, and the
+    /// requests answered, over all rounds.
+    ticks: u64,
+    requests: u64,
+}
+
+impl Arm {
+    fn cpu_per_request(&self) -> f64 {
+        self.ticks as f64 / self.requests as f64
+    }
+}
 
 pub(crate) struct Outcome {
-    bare: Vec<f64>,
-    stack: Vec<f64>,
+    arms: [Arm; 3],
+}
+
+/// This process's user and system CPU time so far, in clock ticks, from `/proc/self/stat`
+/// (0 where there is none: the CPU figures then read as not measured).
+fn cpu_ticks() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
 }
 
 impl Outcome {
-    /// The standard stack's throughput over the bare client's: the median of the ratios of
-    /// rounds run back to back, which a burst of load from elsewhere on the machine moves
-    /// less than it moves a sum.
-    pub(crate) fn ratio(&self) -> f64 {
-        let mut ratios: Vec<f64> = self
-            .bare
+    /// Arm `i`'s throughput over the bare client's: the median of the ratios of rounds run
+    /// back to back, which a burst of load from elsewhere on the machine moves less than it
+    /// moves a sum.
+    fn ratio_of(&self, i: usize) -> f64 {
+        let mut ratios: Vec<f64> = self.arms[0]
+            .rates
             .iter()
-            .zip(&self.stack)
+            .zip(&self.arms[i].rates)
             .map(|(b, s)| s / b)
             .collect();
         crate::median(&mut ratios)
     }
 
-    /// The same, summed over all rounds.
-    fn total_ratio(&self) -> f64 {
-        self.stack.iter().sum::<f64>() / self.bare.iter().sum::<f64>()
+    /// bulwark's standard stack's throughput over the bare client's.
+    pub(crate) fn ratio(&self) -> f64 {
+        self.ratio_of(1)
     }
 
     pub(crate) fn print(&self) {
-        let per_round: Vec<String> = self
-            .bare
-            .iter()
-            .zip(&self.stack)
-            .map(|(b, s)| format!("{:.3}", s / b))
-            .collect();
         println!(
-            "| client | requests/s (mean of {} rounds of {} ms) |",
-            self.bare.len(),
+            "| client | requests/s (mean of {} rounds of {} ms) | ÷ bare (median of rounds side by side) | CPU ticks per 1000 requests (client and server) | ÷ bare, by CPU per request |",
+            self.arms[0].rates.len(),
             ROUND.as_millis()
         );
-        println!("| --- | ---: |");
-        println!("| bare hyper client | {:.0} |", mean(&self.bare));
-        println!(
-            "| through bulwark's standard stack | {:.0} |",
-            mean(&self.stack)
-        );
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for (i, arm) in self.arms.iter().enumerate() {
+            println!(
+                "| {} | {:.0} | {:.3} | {:.1} | {:.3} |",
+                NAMES[i],
+                arm.rates.iter().sum::<f64>() / arm.rates.len() as f64,
+                self.ratio_of(i),
+                arm.cpu_per_request() * 1000.0,
+                self.arms[0].cpu_per_request() / arm.cpu_per_request(),
+            );
+        }
         println!();
-        println!(
-            "Standard stack ÷ bare: **{:.3}**, the median of {} pairs of rounds run back to back \
-             ({:.3} summed over all rounds; pair by pair: {}).\n",
-            self.ratio(),
-            per_round.len(),
-            self.total_ratio(),
-            per_round.join(", ")
-        );
     }
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
 }
 
 async fn hello(_: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
@@ -111,14 +136,15 @@ async fn serve() -> std::net::SocketAddr {
     addr
 }
 
-/// Sends requests through clones of `svc` from [`TASKS`] tasks for one round; returns the
-/// requests answered per second.
-async fn round<S>(svc: &S) -> f64
+/// Sends requests through clones of `svc` from [`TASKS`] tasks for one round, and adds the
+/// round to `arm`.
+async fn round<S>(svc: &S, arm: &mut Arm)
 where
     S: Service<u64, Response = usize, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send,
 {
     let answered = Arc::new(AtomicU64::new(0));
+    let ticks = cpu_ticks();
     let start = Instant::now();
     let until = start + ROUND;
     let tasks: Vec<_> = (0..TASKS)
@@ -145,7 +171,11 @@ where
     for t in tasks {
         t.await.expect("a client task");
     }
-    answered.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed().as_secs_f64();
+    let requests = answered.load(Ordering::Relaxed);
+    arm.rates.push(requests as f64 / elapsed);
+    arm.ticks += cpu_ticks() - ticks;
+    arm.requests += requests;
 }
 
 pub(crate) fn run(scale: usize) -> Outcome {
@@ -159,8 +189,8 @@ pub(crate) fn run(scale: usize) -> Outcome {
         let addr = serve().await;
         let uri: hyper::Uri = format!("http://{addr}/").parse().expect("a uri");
         let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-        // The innermost service, the same for both: a GET on a kept-alive connection, with the
-        // whole body read. Requests are `u64`s, as in the other cases; the stack sees only them.
+        // The innermost service, the same for all: a GET on a kept-alive connection, with the
+        // whole body read. Requests are `u64`s, as in the other cases; the stacks see only them.
         let bare = service_fn(move |_: u64| {
             let client = client.clone();
             let req = hyper::Request::get(uri.clone())
@@ -172,24 +202,24 @@ pub(crate) fn run(scale: usize) -> Outcome {
                 Ok::<usize, BoxError>(body.len())
             }
         });
-        let stack = crate::standard_bulwark(bare.clone());
-        // Warm up: open every connection, fill the pool.
-        round(&bare).await;
-        round(&stack).await;
-        let mut outcome = Outcome {
-            bare: Vec::new(),
-            stack: Vec::new(),
-        };
+        let ours = crate::standard_bulwark(bare.clone());
+        let tower = crate::peers::tower_stack(bare.clone());
+        let mut arms: [Arm; 3] = Default::default();
+        // Warm up: open the connections, fill the pool; then forget it.
+        round(&bare, &mut arms[0]).await;
+        round(&ours, &mut arms[1]).await;
+        round(&tower, &mut arms[2]).await;
+        let mut arms: [Arm; 3] = Default::default();
         for i in 0..ROUNDS * scale {
-            // Alternate which goes first, so neither always follows the other.
-            if i % 2 == 0 {
-                outcome.bare.push(round(&bare).await);
-                outcome.stack.push(round(&stack).await);
-            } else {
-                outcome.stack.push(round(&stack).await);
-                outcome.bare.push(round(&bare).await);
+            // Rotate which goes first, so none always follows another.
+            for k in 0..3 {
+                match (i + k) % 3 {
+                    0 => round(&bare, &mut arms[0]).await,
+                    1 => round(&ours, &mut arms[1]).await,
+                    _ => round(&tower, &mut arms[2]).await,
+                }
             }
         }
-        outcome
+        Outcome { arms }
     })
 }

@@ -178,7 +178,7 @@ type Runner<'a> = Box<dyn FnMut(u64) + 'a>;
 enum Role {
     /// The floor: the bare service.
     Bare,
-    /// bulwark; the primary row is the one peers are compared with.
+    /// bulwark; a primary row is the one the peers below it are compared with.
     Ours { primary: bool },
     /// tower or a peer crate.
     Peer,
@@ -576,6 +576,76 @@ where
     )
 }
 
+/// A future that is pending once (waking its task at once) and then ready: the shape of an
+/// answer that has to wait, as every answer over a network does, without the network.
+struct YieldOnce<T> {
+    out: Option<T>,
+    yielded: bool,
+}
+
+impl<T: Unpin> Future for YieldOnce<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if self.yielded {
+            Poll::Ready(self.out.take().expect("polled after completion"))
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// The bare service whose answers wait once.
+fn waits_once(
+) -> impl Service<u64, Response = u64, Error = BoxError, Future = YieldOnce<Result<u64, BoxError>>>
+       + Clone
+       + Send
+       + 'static {
+    service_fn(|n: u64| YieldOnce {
+        out: Some(Ok::<_, BoxError>(n)),
+        yielded: false,
+    })
+}
+
+/// What a timeout costs when the answer has to wait, so the timer is armed: each call runs in
+/// a runtime's `block_on`, the bare service included.
+fn waiting(rt: &tokio::runtime::Runtime) -> Group {
+    measure(
+        "an answer that waits once, in a runtime's block_on",
+        vec![
+            on_rt(rt, BARE, "bare service_fn", waits_once()),
+            on_rt(
+                rt,
+                OURS,
+                "bulwark TimeoutLayer",
+                TimeoutLayer::new(Duration::from_secs(1))
+                    .deadline(IgnoreDeadline)
+                    .layer(waits_once()),
+            ),
+            on_rt(
+                rt,
+                PEER,
+                "tower::timeout",
+                tower::timeout::TimeoutLayer::new(Duration::from_secs(1)).layer(waits_once()),
+            ),
+            on_rt(
+                rt,
+                OURS,
+                "bulwark preset::standard_client + FallbackLayer",
+                standard_bulwark(waits_once()),
+            ),
+            on_rt(
+                rt,
+                PEER,
+                "tower: timeout, retry (TpsBudget), timeout",
+                peers::tower_stack(waits_once()),
+            ),
+        ],
+    )
+}
+
 fn standard_stack() -> Group {
     measure(
         "standard client stack (fallback, total timeout, retry, breaker, attempt timeout)",
@@ -848,15 +918,15 @@ fn fmt_allocs(a: f64) -> String {
 
 fn print_group(g: &Group) {
     let bare = g.bare();
-    let primary = g
-        .rows
-        .iter()
-        .find(|r| r.role == OURS)
-        .map_or(f64::NAN, |r| r.ns);
+    // Each peer is compared with the primary bulwark row above it.
+    let mut primary = f64::NAN;
     println!("#### {}\n", g.title);
     println!("| case | ns/call | × bare | ns over bare | bulwark ÷ this | allocs/call |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for r in &g.rows {
+        if r.role == OURS {
+            primary = r.ns;
+        }
         let vs = match r.role {
             Role::Peer => fmt_ratio(primary / r.ns),
             _ => String::new(),
@@ -901,6 +971,7 @@ fn main() {
     let fallback = fallback_success();
     let stack = standard_stack();
     let balance = balance(&rt);
+    let waiting = waiting(&rt);
     if std::env::var_os("BULWARK_TABLE_PROFILE").is_some() {
         return;
     }
@@ -911,7 +982,9 @@ fn main() {
     let retried = retried_calls();
 
     println!("### Per call, success paths\n");
-    for g in [&closed, &retry, &timeout, &fallback, &balance, &stack] {
+    for g in [
+        &closed, &retry, &timeout, &fallback, &balance, &stack, &waiting,
+    ] {
         print_group(g);
     }
     println!("### Failure paths\n");
@@ -930,15 +1003,17 @@ fn main() {
     }
     println!();
     println!("### Two threads on one shared service against one thread\n");
-    println!("| case | 1 thread, calls/µs | 2 threads, calls/µs | 2 ÷ 1 |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| case | 1 thread, calls/µs | 2 threads, calls/µs | 2 ÷ 1 | 2 ÷ 1, over bare's |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let bare_scaling = contention.first().map_or(f64::NAN, |c| c.two / c.one);
     for c in &contention {
         println!(
-            "| {} | {:.1} | {:.1} | {} |",
+            "| {} | {:.1} | {:.1} | {} | {} |",
             c.name,
             c.one,
             c.two,
-            fmt_ratio(c.two / c.one)
+            fmt_ratio(c.two / c.one),
+            fmt_ratio(c.two / c.one / bare_scaling)
         );
     }
     println!();

@@ -203,12 +203,13 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerSleepOnce {
 
 /// tower's nearest to the standard client stack: a total timeout of 2 s, a retry with a
 /// budget, and a per-attempt timeout of 500 ms. tower has no breaker and no fallback.
-pub(crate) fn tower_stack<S>(
+pub(crate) fn tower_stack<S, T>(
     inner: S,
-) -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send + 'static
+) -> impl Service<u64, Response = T, Error = BoxError, Future = impl Send> + Clone + Send + 'static
 where
-    S: Service<u64, Response = u64, Error = BoxError> + Clone + Send + 'static,
+    S: Service<u64, Response = T, Error = BoxError> + Clone + Send + 'static,
     S::Future: Send,
+    T: Send + 'static,
 {
     let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2));
     ServiceBuilder::new()

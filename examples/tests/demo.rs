@@ -12,6 +12,7 @@ async fn bulwark_answers_more_and_stops_sending_to_the_dark_replica() {
     scenario.live = false;
     let report = run(&scenario).await.expect("the demo runs");
     let table = report.table();
+    eprintln!("{table}");
 
     assert!(
         report.bulwark.success_rate() > report.bare.success_rate(),

@@ -24,10 +24,12 @@
 //! every request spawned when it is due whether or not earlier ones have finished.
 //!
 //! - **bare**: a hyper-util client, round robin over its replicas, one attempt, no timeout.
-//! - **bulwark**: the same hyper-util client inside bulwark's standard client stack, composed
-//!   by hand in the preset's order — a fallback, a total timeout (1 s), retry with a budget,
-//!   then a balancer over the replicas with outlier ejection, and inside it, per replica, a
-//!   breaker and a per-attempt timeout (200 ms).
+//! - **bulwark**: the same hyper-util client inside bulwark's standard client stack — a
+//!   fallback, a total timeout (1 s), retry with a budget, then a balancer over the replicas
+//!   with outlier ejection, and inside it, per replica, a breaker and a per-attempt timeout
+//!   (200 ms). It is composed by hand in the order of `tower_bulwark::preset::standard_client`
+//!   (total timeout → retry → breaker → per-attempt timeout), because that preset has one
+//!   breaker for whatever it wraps, and here the breakers go inside the balancer.
 //!
 //! # Why a breaker per replica, inside the balancer
 //!
@@ -36,9 +38,11 @@
 //! keyed breaker cannot help there either: the key, the replica, is only known once the
 //! balancer has picked. So each replica gets its own breaker, in backpressure mode: while it
 //! is open its replica is not ready, and the balancer picks another, the same way it skips an
-//! ejected one. Ejection reacts to 5 failures in a row; the breaker does too, and then keeps
-//! the replica out with probes spaced 1, 2, 4, then 8 seconds apart, sending one request at a
-//! time to find out whether it is back.
+//! ejected one. Both react to 7 failures in a row. Ejection ends after 2 s (then 4, 6, ...);
+//! the breaker stays open for 1 s, then 2, 4, up to 8 s, and once that time is up lets a
+//! single probe through: a failed probe opens it again for longer, a successful one closes
+//! it. So once the dark replica is found out, it gets one request every few seconds until
+//! it answers again.
 //!
 //! # What it reports
 //!

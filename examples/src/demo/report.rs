@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::load::{Answer, Record};
 use super::tally::EventCounts;
-use super::upstream::{Fault, Upstream};
+use super::upstream::Upstream;
 use super::Scenario;
 
 /// One second of one client's run, by when requests were due.
@@ -214,23 +214,28 @@ impl Report {
         )
     }
 
-    /// Breaker transitions, summed per replica and kind, like `dark: closed→open ×3`.
+    /// Breaker transitions in order, like `6.0 s  dark  closed → open`; the first 12, and a
+    /// count of the rest.
     fn transitions_summary(&self) -> Vec<String> {
-        let mut lines: Vec<(Fault, &'static str, &'static str, u32)> = Vec::new();
-        for t in &self.events.transitions {
-            let (from, to) = (t.from.as_str(), t.to.as_str());
-            match lines
-                .iter_mut()
-                .find(|(r, f, o, _)| *r == t.replica && *f == from && *o == to)
-            {
-                Some(line) => line.3 += 1,
-                None => lines.push((t.replica, from, to, 1)),
-            }
+        const SHOWN: usize = 12;
+        let all = &self.events.transitions;
+        let mut lines: Vec<String> = all
+            .iter()
+            .take(SHOWN)
+            .map(|t| {
+                format!(
+                    "{:>5.1} s  {:<4}  {} → {}",
+                    t.at.as_secs_f64(),
+                    t.replica.name(),
+                    t.from.as_str(),
+                    t.to.as_str(),
+                )
+            })
+            .collect();
+        if all.len() > SHOWN {
+            lines.push(format!("and {} more", all.len() - SHOWN));
         }
         lines
-            .into_iter()
-            .map(|(r, from, to, n)| format!("{}: {from}→{to} ×{n}", r.name()))
-            .collect()
     }
 
     /// The side-by-side table, in Markdown.
@@ -312,21 +317,24 @@ impl Report {
         let (w1, w2) = (col(0).unwrap_or(0).max(4), col(1).unwrap_or(0).max(7));
         let _ = writeln!(
             out,
-            "| {:width$} | {:w1$} | {:w2$} |",
+            "| {:width$} | {:>w1$} | {:>w2$} |",
             "", "bare", "bulwark"
         );
         let _ = writeln!(
             out,
             "|-{}-|-{}:|-{}:|",
             "-".repeat(width),
-            "-".repeat(w1 - 1),
-            "-".repeat(w2 - 1)
+            "-".repeat(w1),
+            "-".repeat(w2)
         );
         for (name, a, b) in &rows {
             let _ = writeln!(out, "| {name:width$} | {a:>w1$} | {b:>w2$} |");
         }
         if !transitions.is_empty() {
-            let _ = writeln!(out, "\nbreaker transitions: {}", transitions.join(", "));
+            let _ = writeln!(out, "\nbreaker transitions:");
+            for line in transitions {
+                let _ = writeln!(out, "  {line}");
+            }
         }
         out
     }

@@ -182,6 +182,8 @@ enum Role {
     Ours { primary: bool },
     /// tower or a peer crate.
     Peer,
+    /// A reference point, not a layer: what one known operation costs.
+    Reference,
 }
 
 struct Case<'a> {
@@ -330,6 +332,21 @@ const OURS: Role = Role::Ours { primary: true };
 const OURS_ALSO: Role = Role::Ours { primary: false };
 const PEER: Role = Role::Peer;
 const BARE: Role = Role::Bare;
+const REFERENCE: Role = Role::Reference;
+
+/// The bare service, cloning and dropping an `Arc` on each call: what one shared reference
+/// count taken per call costs (two atomic read-modify-writes).
+fn bare_cloning_an_arc(
+) -> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>>
+       + Clone
+       + Send
+       + 'static {
+    let shared = Arc::new(0u64);
+    service_fn(move |n: u64| {
+        let held = Arc::clone(&shared);
+        done(Ok::<_, Infallible>(n + *black_box(held)))
+    })
+}
 
 fn count_window() -> BreakerLayer {
     BreakerLayer::builder()
@@ -347,6 +364,11 @@ fn breaker_closed() -> Group {
         "breaker, closed",
         vec![
             case!(BARE, "bare service_fn", bare()),
+            case!(
+                REFERENCE,
+                "reference: bare service_fn cloning an Arc",
+                bare_cloning_an_arc()
+            ),
             case!(
                 OURS,
                 "bulwark BreakerLayer (default)",

@@ -82,9 +82,7 @@ impl Service<DemoRequest> for Endpoint {
 
 /// One endpoint per replica of `upstream`, sharing one connection pool.
 fn endpoints(upstream: &Upstream) -> Vec<(&'static str, Endpoint)> {
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http();
+    let client = Client::builder(TokioExecutor::new()).build_http();
     upstream
         .replicas
         .iter()

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::load::{Answer, Record};
 use super::tally::EventCounts;
+#[cfg(test)]
+use super::upstream::Fault;
 use super::upstream::Upstream;
 use super::Scenario;
 
@@ -114,7 +116,10 @@ impl ClientReport {
             p99: quantile(&latencies, 0.99),
             max: latencies.last().copied().unwrap_or_default(),
             upstream_calls: upstream.calls(),
-            dark_hits_by_tenth: upstream.dark().counts.dark_buckets(),
+            dark_hits_by_tenth: upstream
+                .dark()
+                .map(|r| r.counts.dark_buckets())
+                .unwrap_or_default(),
             seconds,
         }
     }
@@ -337,5 +342,108 @@ impl Report {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn quantiles_take_the_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(quantile(&sorted, 0.50), ms(50));
+        assert_eq!(quantile(&sorted, 0.99), ms(99));
+        assert_eq!(quantile(&sorted, 1.0), ms(100));
+        assert_eq!(quantile(&sorted[..1], 0.99), ms(1));
+        assert_eq!(quantile(&[], 0.99), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_client_report_counts_unfinished_requests_as_failed_and_buckets_by_due_second() {
+        let scenario = Scenario::new(1, Duration::from_secs(2), 3);
+        let record = |due: u64, latency: u64, answer| Record {
+            due: ms(due),
+            latency: ms(latency),
+            answer,
+        };
+        // Six requests were due; five finished.
+        let records = [
+            record(0, 1, Answer::Ok),
+            record(333, 2, Answer::Failed),
+            record(666, 3, Answer::Ok),
+            record(1000, 40, Answer::Fallback),
+            record(1333, 5, Answer::Ok),
+        ];
+        let upstream = Upstream {
+            replicas: Vec::new(),
+        };
+        let report = ClientReport::new(&scenario, &records, &upstream);
+        assert_eq!(report.requests, 6);
+        assert_eq!((report.ok, report.fallbacks, report.failed), (3, 1, 2));
+        assert_eq!(report.max, ms(40));
+        assert_eq!(report.p50, ms(3));
+        assert_eq!(report.seconds.len(), 2);
+        assert_eq!((report.seconds[0].requests, report.seconds[0].ok), (3, 2));
+        assert_eq!((report.seconds[1].requests, report.seconds[1].ok), (2, 1));
+        assert_eq!(report.seconds[1].p99, ms(40));
+        assert_eq!(report.dark_hits(), 0);
+    }
+
+    #[test]
+    fn the_table_lists_every_row_and_the_transitions_in_order() {
+        use super::super::tally::Transition;
+        use bulwark_policy::BreakerState;
+
+        let mut report = Report {
+            scenario: Scenario::new(1, Duration::from_secs(10), 100),
+            ..Default::default()
+        };
+        report.bulwark.requests = 1000;
+        report.bulwark.ok = 998;
+        report.events.retries = 120;
+        report.events.transitions = vec![
+            Transition {
+                at: ms(3_050),
+                replica: Fault::Dark,
+                from: BreakerState::Closed,
+                to: BreakerState::Open,
+            },
+            Transition {
+                at: ms(4_100),
+                replica: Fault::Dark,
+                from: BreakerState::Open,
+                to: BreakerState::HalfOpen,
+            },
+        ];
+        let table = report.table();
+        for row in [
+            "success rate",
+            "p50 latency",
+            "p99 latency",
+            "max latency",
+            "requests to the dark replica while dark",
+            "retries",
+            "fallbacks",
+            "ejections",
+            "breaker transitions",
+        ] {
+            assert!(
+                table.contains(&format!("| {row}")),
+                "{row} missing:\n{table}"
+            );
+        }
+        assert!(table.contains("99.80% (998 of 1000)"), "{table}");
+        let first = table
+            .find("3.0 s  dark  closed → open")
+            .expect("first transition");
+        let second = table
+            .find("4.1 s  dark  open → half_open")
+            .expect("second transition");
+        assert!(first < second, "{table}");
     }
 }

@@ -141,8 +141,9 @@ impl Upstream {
         self.replicas.iter().map(|r| r.counts.calls()).sum()
     }
 
-    pub(crate) fn dark(&self) -> &Replica {
-        &self.replicas[0]
+    /// The replica that goes dark.
+    pub(crate) fn dark(&self) -> Option<&Replica> {
+        self.replicas.iter().find(|r| r.fault == Fault::Dark)
     }
 }
 

@@ -1,0 +1,255 @@
+//! Hostile configuration for `ChaosConfig` (the fault injector's settings, read from files in
+//! chaos drills): arbitrary text and near-valid JSON. Reading never panics; what is refused is
+//! refused with a message; what is accepted builds a layer that, under paused time, answers
+//! every call (with the inner answer, an injected error or the chosen response), counts every
+//! call, and never delays a call longer than its latency's maximum.
+
+use std::time::Duration;
+
+use bulwark_chaos::{ChaosConfig, ChaosLayer};
+use bulwark_policy::BoxError;
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use tower::{service_fn, Layer, ServiceExt};
+
+/// Durations as a config file might write them, right or wrong.
+fn duration_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => "[0-9]{1,4}(ns|us|ms|s|m|h|d)",
+        1 => "[0-9]{0,25}(ns|us|ms|s|m|h|d|w|y|M|fortnights|)( [0-9]{1,6}(ms|s|h|y))?",
+        1 => "-[0-9]{1,3}s",
+        1 => "[0-9]{1,3}\\.[0-9]{1,3}s",
+        1 => ".{0,12}",
+    ]
+}
+
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-10i64..100).prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        (-2.0f64..3.0).prop_map(Value::from),
+        Just(json!(1e308)),
+    ]
+}
+
+/// Any value, favouring the kinds the fields expect.
+fn anything() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        number(),
+        duration_text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// An object with some of `fields`, each given a value from `value`, and now and then a field
+/// that does not exist.
+fn object(
+    fields: &'static [&'static str],
+    value: impl Fn(&'static str) -> BoxedStrategy<Value>,
+) -> BoxedStrategy<Value> {
+    let per_field: Vec<_> = fields
+        .iter()
+        .map(|&f| proptest::option::weighted(0.35, value(f)).prop_map(move |v| (f, v)))
+        .collect();
+    (per_field, proptest::option::weighted(0.1, "[a-z_]{1,10}"))
+        .prop_map(|(pairs, extra)| {
+            let mut map = Map::new();
+            for (field, v) in pairs {
+                if let Some(v) = v {
+                    map.insert(field.to_owned(), v);
+                }
+            }
+            if let Some(extra) = extra {
+                map.insert(extra, json!(1));
+            }
+            Value::Object(map)
+        })
+        .boxed()
+}
+
+/// Raw text: arbitrary characters, or JSON cut short or padded with junk.
+fn text(structured: BoxedStrategy<Value>) -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,64}",
+        proptest::collection::vec(any::<u8>(), 0..64)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        (structured, any::<usize>(), ".{0,4}").prop_map(|(v, cut, junk)| {
+            let s = v.to_string();
+            let mut at = cut % (s.len() + 1);
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            format!("{}{junk}", &s[..at])
+        }),
+    ]
+}
+
+/// Half near-valid JSON, half raw text.
+fn inputs(structured: BoxedStrategy<Value>) -> impl Strategy<Value = String> {
+    prop_oneof![
+        structured.clone().prop_map(|v| v.to_string()),
+        text(structured)
+    ]
+}
+
+fn rate() -> BoxedStrategy<Value> {
+    prop_oneof![4 => (0.0f64..=1.0).prop_map(Value::from), 1 => number(), 1 => anything()].boxed()
+}
+
+fn duration_value() -> BoxedStrategy<Value> {
+    prop_oneof![4 => duration_text().prop_map(Value::String), 1 => anything()].boxed()
+}
+
+fn chaos_json() -> BoxedStrategy<Value> {
+    const FIELDS: &[&str] = &[
+        "enabled",
+        "seed",
+        "error_rate",
+        "response_rate",
+        "latency_rate",
+        "latency",
+        "outages",
+        "outage_answer",
+        "name",
+    ];
+    object(FIELDS, |field| match field {
+        "enabled" => prop_oneof![any::<bool>().prop_map(Value::Bool), anything()].boxed(),
+        "seed" => prop_oneof![any::<u64>().prop_map(Value::from), number()].boxed(),
+        "latency" => prop_oneof![
+            3 => object(&["min", "max"], |_| duration_value()),
+            1 => anything(),
+        ]
+        .boxed(),
+        "outages" => prop_oneof![
+            3 => proptest::collection::vec(object(&["start", "end"], |_| duration_value()), 0..3)
+                .prop_map(Value::Array),
+            1 => anything(),
+        ]
+        .boxed(),
+        "outage_answer" => {
+            prop_oneof![Just(json!("error")), Just(json!("response")), anything()].boxed()
+        }
+        "name" => prop_oneof![".{0,8}".prop_map(Value::from), anything()].boxed(),
+        _ => rate(),
+    })
+}
+
+fn check(input: &str) -> Result<(), TestCaseError> {
+    let config = match serde_json::from_str::<ChaosConfig>(input) {
+        Err(err) => {
+            prop_assert!(!err.to_string().is_empty());
+            return Ok(());
+        }
+        Ok(config) => config,
+    };
+    prop_assert!(
+        config.validate().is_ok(),
+        "accepted but invalid: {:?}",
+        config
+    );
+    let max_latency = config.latency.max;
+    let enabled = config.enabled;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let layer = ChaosLayer::builder()
+            .config(config)
+            .response_with(|| "chosen")
+            .build();
+        let layer = match layer {
+            Ok(layer) => layer,
+            Err(err) => return Err(TestCaseError::fail(format!("read but not built: {err}"))),
+        };
+        let svc = layer.layer(service_fn(|()| async { Ok::<_, BoxError>("real") }));
+        for _ in 0..20 {
+            let start = tokio::time::Instant::now();
+            let answer = svc.clone().oneshot(()).await;
+            // tokio's timer has millisecond resolution: a shorter delay takes a millisecond.
+            prop_assert!(
+                start.elapsed() <= max_latency.saturating_add(Duration::from_millis(1)),
+                "{:?} delayed past {:?}",
+                start.elapsed(),
+                max_latency
+            );
+            match answer {
+                Ok(a) => prop_assert!(a == "real" || a == "chosen"),
+                Err(e) => prop_assert!(e.is::<bulwark_chaos::Injected>(), "{}", e),
+            }
+            tokio::time::advance(Duration::from_millis(250)).await;
+        }
+        let stats = layer.handle().stats();
+        prop_assert_eq!(stats.calls, if enabled { 20 } else { 0 });
+        prop_assert!(stats.errors + stats.responses + stats.outages <= stats.calls);
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn chaos_config_is_read_safely(input in inputs(chaos_json())) {
+        check(&input)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000_000))]
+
+    #[test]
+    #[ignore = "a million inputs; run with --ignored"]
+    fn chaos_config_is_read_safely_long(input in inputs(chaos_json())) {
+        check(&input)?;
+    }
+}
+
+/// The near-valid inputs reach the accepted path often enough for the fuzzing to test it.
+#[test]
+fn the_structured_inputs_are_often_accepted() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = chaos_json();
+    let accepted = (0..2_000)
+        .filter(|_| {
+            let input = strategy
+                .new_tree(&mut runner)
+                .unwrap()
+                .current()
+                .to_string();
+            serde_json::from_str::<ChaosConfig>(&input).is_ok()
+        })
+        .count();
+    eprintln!("{accepted} of 2000 structured inputs accepted");
+    assert!(accepted >= 20, "only {accepted} of 2000 accepted");
+}
+
+#[test]
+fn nonsense_is_refused_with_the_field_named() {
+    for (input, words) in [
+        (r#"{"error_rate":1.5}"#, "error_rate"),
+        (r#"{"latency_rate":-0.1}"#, "latency_rate"),
+        (r#"{"latency":{"min":"2s","max":"1s"}}"#, "latency"),
+        (r#"{"outages":[{"start":"2s","end":"1s"}]}"#, "end"),
+        (r#"{"outage_answer":"shrug"}"#, "shrug"),
+        (r#"{"errors":0.1}"#, "errors"),
+    ] {
+        let err = serde_json::from_str::<ChaosConfig>(input)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(words), "{input}: {err}");
+    }
+}

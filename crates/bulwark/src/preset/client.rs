@@ -31,6 +31,30 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// assert_eq!(layer.attempt_timeout(), preset::DEFAULT_ATTEMPT_TIMEOUT);
 /// ```
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The failure rate over the last [`DEFAULT_FAILURE_WINDOW`] attempts that trips a
+/// [`standard_client`]'s breaker, once it has seen [`DEFAULT_FAILURE_MIN_CALLS`] attempts.
+///
+/// ```
+/// use tower_bulwark::preset;
+/// let config = preset::standard_client().build().unwrap().breaker_handle().config();
+/// assert_eq!(config.failure_rate, Some(preset::DEFAULT_FAILURE_RATE));
+/// assert_eq!(config.count_window, Some(preset::DEFAULT_FAILURE_WINDOW));
+/// assert_eq!(config.min_calls, preset::DEFAULT_FAILURE_MIN_CALLS);
+/// assert_eq!(config.consecutive_failures, None);
+/// ```
+pub const DEFAULT_FAILURE_RATE: f64 = 0.5;
+/// The number of recent attempts a [`standard_client`]'s breaker judges its rate over.
+///
+/// ```
+/// assert_eq!(tower_bulwark::preset::DEFAULT_FAILURE_WINDOW, 50);
+/// ```
+pub const DEFAULT_FAILURE_WINDOW: u32 = 50;
+/// The number of attempts a [`standard_client`]'s breaker sees before it judges the rate.
+///
+/// ```
+/// assert_eq!(tower_bulwark::preset::DEFAULT_FAILURE_MIN_CALLS, 20);
+/// ```
+pub const DEFAULT_FAILURE_MIN_CALLS: u32 = 20;
 /// The name of a [`standard_client`]'s layers unless set.
 ///
 /// ```
@@ -50,9 +74,13 @@ pub const DEFAULT_CLIENT_NAME: &str = "client";
 /// 2. **retry** ([`max_attempts`](StandardClient::max_attempts) 3, the first included;
 ///    exponential backoff from 100 ms with full jitter; a retry budget of 20% extra load plus
 ///    10 retries a second), which honours `Retry-After` up to 30 s;
-/// 3. a **breaker** (5 consecutive failures trip it; it stays open 5 s, then longer on each
-///    trip in a row, up to 60 s; one half-open probe), which sees every *attempt*, so an
-///    upstream that fails three attempts of one call has failed three times;
+/// 3. a **breaker** (it trips when half of the last 50 attempts failed, judged from 20
+///    attempts on; it stays open 5 s, then longer on each trip in a row, up to 60 s; one
+///    half-open probe), which sees every *attempt*, so an upstream that fails three attempts
+///    of one call has failed three times. A rate rather than a run of failures is the
+///    default because the retries make runs: against an upstream that drops 30% of calls at
+///    random, five failures in a row come within a few hundred attempts, and a breaker that
+///    opened on them would refuse the calls the retries would have saved;
 /// 4. a **per-attempt timeout** ([`attempt_timeout`](StandardClient::attempt_timeout),
 ///    default 3 s), whose [`Elapsed`](bulwark_policy::Elapsed) the retry layer retries and
 ///    the breaker counts.
@@ -155,7 +183,11 @@ pub fn standard_client() -> StandardClient {
         retry: RetryLayer::builder(),
         classify: ErrorsAsFailures,
         deadline: ExtensionsDeadline,
-        breaker: BreakerLayer::builder(),
+        breaker: BreakerLayer::builder()
+            .no_consecutive_failures()
+            .failure_rate(DEFAULT_FAILURE_RATE)
+            .count_window(DEFAULT_FAILURE_WINDOW)
+            .min_calls(DEFAULT_FAILURE_MIN_CALLS),
         total_timeout: DEFAULT_TOTAL_TIMEOUT,
         attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         name: Cow::Borrowed(DEFAULT_CLIENT_NAME),
@@ -326,7 +358,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
         self
     }
 
-    /// Trips the breaker after `n` failed attempts in a row. Default 5.
+    /// Also trips the breaker after `n` failed attempts in a row. Default: off.
     ///
     /// ```
     /// let layer = tower_bulwark::preset::standard_client().consecutive_failures(3).build().unwrap();
@@ -337,9 +369,9 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
         self
     }
 
-    /// Also trips the breaker when at least `rate` (`0..=1`) of the last `window` attempts
-    /// failed, judged once the window holds 10 attempts (the breaker's `min_calls`). Default:
-    /// no rate.
+    /// Trips the breaker when at least `rate` (`0..=1`) of the last `window` attempts failed,
+    /// judged once the window holds 20 attempts, or `window` if that is fewer. Default: 0.5
+    /// over 50 attempts.
     ///
     /// ```
     /// let layer = tower_bulwark::preset::standard_client().failure_rate(0.5, 50).build().unwrap();
@@ -347,7 +379,11 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert!(tower_bulwark::preset::standard_client().failure_rate(2.0, 50).build().is_err());
     /// ```
     pub fn failure_rate(mut self, rate: f64, window: u32) -> Self {
-        self.breaker = self.breaker.failure_rate(rate).count_window(window);
+        self.breaker = self
+            .breaker
+            .failure_rate(rate)
+            .count_window(window)
+            .min_calls(DEFAULT_FAILURE_MIN_CALLS.min(window));
         self
     }
 

@@ -84,7 +84,8 @@ mod server_http;
 #[cfg_attr(docsrs, doc(cfg(all(feature = "retry", feature = "breaker"))))]
 pub use client::{
     standard_client, StandardClient, StandardClientLayer, StandardClientService,
-    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CLIENT_NAME, DEFAULT_TOTAL_TIMEOUT,
+    DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_CLIENT_NAME, DEFAULT_FAILURE_MIN_CALLS, DEFAULT_FAILURE_RATE,
+    DEFAULT_FAILURE_WINDOW, DEFAULT_TOTAL_TIMEOUT,
 };
 #[cfg(all(feature = "retry", feature = "breaker", feature = "http"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]

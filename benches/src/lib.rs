@@ -1,8 +1,11 @@
 //! Benchmarks of bulwark, side by side with a bare service, tower's own layers and the peer
 //! crates, measured in one process so that the ratios hold on a noisy machine.
 //!
-//! Run them with `cargo bench -p bulwark-benches`. This library holds what the benchmarks
-//! share.
+//! `cargo bench -p bulwark-benches --bench table` prints every comparison as one markdown
+//! table (the README's Performance section); the criterion benches (`policy`, `retry`,
+//! `timeout`, `breaker`, `fallback`, `balance`) measure each layer on its own, and
+//! `benches/instructions.sh` counts instructions per call with callgrind. This library holds
+//! what the benchmarks share.
 
 use std::future::Future;
 use std::pin::pin;

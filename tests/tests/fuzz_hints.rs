@@ -113,7 +113,7 @@ fn check(bytes: &[u8], cap_ms: u64, grpc: bool) -> Result<(), TestCaseError> {
         }
     });
     let longest = cap.max(BACKOFF);
-    prop_assert!(attempts >= 1 && attempts <= ATTEMPTS);
+    prop_assert!((1..=ATTEMPTS).contains(&attempts));
     prop_assert!(
         took <= longest * (attempts - 1),
         "{:?} for {} attempts, cap {:?}",

@@ -325,6 +325,8 @@ impl Backoff {
                 .checked_mul(n)
                 .and_then(|grown| self.base.checked_add(grown))
                 .unwrap_or(Duration::MAX),
+            // Zero times any growth is zero, also once the growth overflows a float.
+            BackoffKind::Exponential { .. } if self.base.is_zero() => Duration::ZERO,
             BackoffKind::Exponential { factor } => {
                 let nanos = self.base.as_nanos() as f64 * factor.powf(f64::from(n));
                 if nanos.is_finite() && nanos < self.max_delay.as_nanos() as f64 {

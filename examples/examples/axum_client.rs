@@ -15,6 +15,9 @@
 //! - a plain hyper-util client that sends a few requests to the frontend, prints what came
 //!   back, and then the retries and breaker transitions the hook saw. Then it exits.
 
+// An example reports what happened on standard output.
+#![allow(clippy::print_stdout)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,6 +16,9 @@
 //! `bulwark_*` series: retry attempts, breaker calls by outcome, the breaker state gauge,
 //! rejections, call durations. Then it exits.
 
+// An example reports what happened on standard output.
+#![allow(clippy::print_stdout)]
+
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -20,6 +20,9 @@
 //! It makes a few calls, trips the breaker with "down" (three failed attempts in a row), shows
 //! the status its rejection becomes, and exits.
 
+// An example reports what happened on standard output.
+#![allow(clippy::print_stdout)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +44,7 @@ use tower_bulwark::prelude::*;
 /// `message HelloRequest { string name = 1; }`
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HelloRequest {
+    /// Who to greet.
     #[prost(string, tag = "1")]
     pub name: String,
 }
@@ -48,6 +52,7 @@ pub struct HelloRequest {
 /// `message HelloReply { string message = 1; }`
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct HelloReply {
+    /// The greeting.
     #[prost(string, tag = "1")]
     pub message: String,
 }

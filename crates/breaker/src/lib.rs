@@ -137,6 +137,7 @@ mod handle;
 mod layer;
 mod service;
 mod state;
+mod sync;
 mod window;
 
 pub use config::{BreakerConfig, Mode};

@@ -4,8 +4,10 @@
 //! Every update is "add the new value, subtract the old one" on commutative atomic counters, so
 //! concurrent recorders may see a total off by one call for an instant, never drift for good.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+
+use crate::sync::{AtomicI64, AtomicU64, AtomicU8};
 
 /// The record of one call, as a ring slot holds it.
 const EMPTY: u8 = 0;

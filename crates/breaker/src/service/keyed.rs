@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{fence, Ordering::Acquire};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::Ordering::Acquire;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::config::BreakerConfig;
 use crate::future::ResponseFuture;
 use crate::handle::KeyedHandle;
 use crate::state::{Admit, Engine, Identity, Shared};
+use crate::sync::{fence, Mutex, RwLock};
 
 /// What a keyed breaker's events carry as their key when the call went to the overflow
 /// breaker.
@@ -81,7 +82,7 @@ impl<K> KeyMap<K> {
         idle_timeout: Duration,
     ) -> Self {
         Self {
-            map: RwLock::default(),
+            map: RwLock::new(HashMap::new()),
             overflow: Shared::new(config.clone(), &id, Some(Box::new(OVERFLOW_KEY))),
             config: Mutex::new(config),
             id,

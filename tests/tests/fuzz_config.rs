@@ -1,13 +1,17 @@
 //! Hostile configuration for `ChaosConfig` (the fault injector's settings, read from files in
-//! chaos drills): arbitrary text and near-valid JSON. Reading never panics; what is refused is
-//! refused with a message; what is accepted builds a layer that, under paused time, answers
-//! every call (with the inner answer, an injected error or the chosen response), counts every
-//! call, and never delays a call longer than its latency's maximum.
+//! chaos drills) and `BreakerConfig`: arbitrary text and near-valid JSON. Reading never panics;
+//! what is refused is refused with a message.
+//!
+//! What is accepted builds a layer that works under paused time. A chaos layer answers every
+//! call (with the inner answer, an injected error or the chosen response), counts every call,
+//! and never delays a call longer than its latency's maximum. A breaker answers every call
+//! with the inner answer or a rejection whose `retry_after` is within its open period's cap.
 
 use std::time::Duration;
 
+use bulwark_breaker::{BreakerConfig, BreakerLayer};
 use bulwark_chaos::{ChaosConfig, ChaosLayer};
-use bulwark_policy::BoxError;
+use bulwark_policy::{BoxError, Rejected};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use tower::{service_fn, Layer, ServiceExt};
@@ -217,24 +221,38 @@ proptest! {
     }
 }
 
+/// How many of 2,000 near-valid inputs `reads` accepts.
+fn accepted_of_2000(strategy: BoxedStrategy<Value>, reads: impl Fn(&str) -> bool) -> usize {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    (0..2_000)
+        .filter(|_| {
+            reads(
+                &strategy
+                    .new_tree(&mut runner)
+                    .unwrap()
+                    .current()
+                    .to_string(),
+            )
+        })
+        .count()
+}
+
 /// The near-valid inputs reach the accepted path often enough for the fuzzing to test it.
 #[test]
 fn the_structured_inputs_are_often_accepted() {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = chaos_json();
-    let accepted = (0..2_000)
-        .filter(|_| {
-            let input = strategy
-                .new_tree(&mut runner)
-                .unwrap()
-                .current()
-                .to_string();
-            serde_json::from_str::<ChaosConfig>(&input).is_ok()
-        })
-        .count();
-    eprintln!("{accepted} of 2000 structured inputs accepted");
-    assert!(accepted >= 20, "only {accepted} of 2000 accepted");
+    let chaos = accepted_of_2000(chaos_json(), |s| {
+        serde_json::from_str::<ChaosConfig>(s).is_ok()
+    });
+    let breaker = accepted_of_2000(breaker_json(), |s| {
+        serde_json::from_str::<BreakerConfig>(s).is_ok()
+    });
+    eprintln!("of 2000 structured inputs accepted: chaos {chaos}, breaker {breaker}");
+    assert!(chaos >= 20, "only {chaos} of 2000 chaos configs accepted");
+    assert!(
+        breaker >= 20,
+        "only {breaker} of 2000 breaker configs accepted"
+    );
 }
 
 #[test]
@@ -251,5 +269,138 @@ fn nonsense_is_refused_with_the_field_named() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(words), "{input}: {err}");
+    }
+}
+
+fn breaker_json() -> BoxedStrategy<Value> {
+    const FIELDS: &[&str] = &[
+        "consecutive_failures",
+        "no_consecutive_failures",
+        "failure_rate",
+        "slow_call_rate",
+        "slow_call_threshold",
+        "count_window",
+        "time_window",
+        "time_window_buckets",
+        "min_calls",
+        "open_for",
+        "half_open_probes",
+        "half_open_successes",
+        "half_open_max_wait",
+        "mode",
+    ];
+    object(FIELDS, |field| match field {
+        "failure_rate" | "slow_call_rate" => rate(),
+        "slow_call_threshold" | "time_window" | "half_open_max_wait" => duration_value(),
+        "no_consecutive_failures" => {
+            prop_oneof![any::<bool>().prop_map(Value::Bool), anything()].boxed()
+        }
+        "open_for" => prop_oneof![
+            3 => object(&["kind", "base", "factor", "max_delay", "jitter"], |f| match f {
+                "kind" => prop_oneof![
+                    Just(json!("constant")),
+                    Just(json!("linear")),
+                    Just(json!("exponential")),
+                    anything(),
+                ]
+                .boxed(),
+                "factor" => number().boxed(),
+                "jitter" => prop_oneof![
+                    Just(json!("none")),
+                    Just(json!("full")),
+                    Just(json!({ "proportional": 0.1 })),
+                    anything(),
+                ]
+                .boxed(),
+                _ => duration_value(),
+            }),
+            1 => anything(),
+        ]
+        .boxed(),
+        "mode" => prop_oneof![
+            Just(json!("fail_fast")),
+            Just(json!("backpressure")),
+            anything()
+        ]
+        .boxed(),
+        _ => prop_oneof![
+            3 => (0u64..200).prop_map(Value::from),
+            1 => number(),
+            1 => anything(),
+        ]
+        .boxed(),
+    })
+}
+
+fn check_breaker(input: &str) -> Result<(), TestCaseError> {
+    let config = match serde_json::from_str::<BreakerConfig>(input) {
+        Err(err) => {
+            prop_assert!(!err.to_string().is_empty());
+            return Ok(());
+        }
+        Ok(config) => config,
+    };
+    prop_assert!(
+        config.validate().is_ok(),
+        "accepted but invalid: {:?}",
+        config
+    );
+    let cap = config.open_for.get_max_delay();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let layer = match BreakerLayer::new(config) {
+            Ok(layer) => layer,
+            Err(err) => return Err(TestCaseError::fail(format!("read but not built: {err}"))),
+        };
+        let svc = layer.layer(service_fn(|n: u32| async move {
+            if n % 3 == 0 {
+                Err(BoxError::from("down"))
+            } else {
+                Ok(n)
+            }
+        }));
+        for n in 0..30u32 {
+            // A backpressure breaker waits while open: bound the wait, it is not a hang.
+            let answer =
+                tokio::time::timeout(Duration::from_secs(3600), svc.clone().oneshot(n)).await;
+            match answer {
+                Err(_) => {}
+                Ok(Ok(m)) => prop_assert_eq!(m, n),
+                Ok(Err(e)) => match e.downcast_ref::<Rejected>() {
+                    Some(rejected) => prop_assert!(
+                        rejected.retry_after().is_none_or(|after| after <= cap),
+                        "{:?} past the cap {:?}",
+                        rejected.retry_after(),
+                        cap
+                    ),
+                    None => prop_assert_eq!(e.to_string(), "down"),
+                },
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn breaker_config_is_read_safely(input in inputs(breaker_json())) {
+        check_breaker(&input)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000_000))]
+
+    #[test]
+    #[ignore = "a million inputs; run with --ignored"]
+    fn breaker_config_is_read_safely_long(input in inputs(breaker_json())) {
+        check_breaker(&input)?;
     }
 }

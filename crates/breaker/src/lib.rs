@@ -33,9 +33,10 @@
 //!
 //! # Cost
 //!
-//! While closed, a call takes no lock and allocates nothing: it reads the state word when it
-//! is admitted and when it finishes, and holds the breaker through one of eight reference
-//! counts, picked by thread, so that threads calling at once do not fight over one cache line.
+//! While closed, a call takes no lock and allocates nothing: it reads the state word in
+//! `poll_ready`, again in `call`, and when it finishes, and holds the breaker through one of
+//! eight reference counts, picked by thread, so that threads calling at once do not fight over
+//! one cache line.
 //! A failure bumps a counter; a count window adds one shared atomic increment and one swap per
 //! call, and a time window one or two shared increments. The clock is read only when a time
 //! window, slow-call detection or a hook needs it. Open, half-open and every transition take a

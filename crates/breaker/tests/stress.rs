@@ -1,4 +1,5 @@
-//! Many threads on one half-open breaker: never more than N probes at once, and no permit lost.
+//! Many threads on one breaker: half-open never admits more than N and loses no permit, and a
+//! keyed map stays bounded and keeps its open keys.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -156,4 +157,68 @@ fn half_open_never_admits_more_than_n_and_loses_no_permit() {
     assert_eq!(results.iter().filter(|ok| **ok).count(), PROBES);
     assert!(!results[PROBES], "the one beyond the limit was rejected");
     assert_eq!(calls.load(SeqCst) - before, PROBES);
+}
+
+#[test]
+fn many_threads_on_a_keyed_breaker_keep_the_map_bounded_and_down_keys_known() {
+    const MAX_KEYS: usize = 16;
+    let layer = BreakerLayer::builder()
+        .consecutive_failures(3)
+        .open_for(Backoff::constant(Duration::from_secs(3600)))
+        .max_keys(MAX_KEYS)
+        .build_keyed(|(key, _): &(u32, bool)| *key)
+        .unwrap();
+    let handle = layer.handle();
+    let svc = layer.layer(service_fn(|(_, ok): (u32, bool)| async move {
+        if ok {
+            Ok(())
+        } else {
+            Err(BoxError::from("down"))
+        }
+    }));
+    // Key 0 is down before the flood, and must stay known to be down through it.
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..3 {
+        let mut s = svc.clone();
+        assert!(s.poll_ready(&mut cx).is_ready());
+        assert!(matches!(
+            pin!(s.call((0, false))).poll(&mut cx),
+            Poll::Ready(Err(_))
+        ));
+    }
+    assert_eq!(handle.get(&0).unwrap().state(), BreakerState::Open);
+
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (svc, barrier, handle) = (svc.clone(), barrier.clone(), handle.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(100 + t as u64);
+                let mut cx = Context::from_waker(Waker::noop());
+                barrier.wait();
+                for _ in 0..ROUNDS {
+                    // Keys 1..=40: more than the map holds; one call in eight fails.
+                    let key = 1 + rng.below(40) as u32;
+                    let mut s = svc.clone();
+                    assert!(s.poll_ready(&mut cx).is_ready());
+                    let fut = s.call((key, rng.below(8) != 0));
+                    if rng.below(4) == 0 {
+                        drop(fut);
+                    } else {
+                        let _ = pin!(fut).poll(&mut cx);
+                    }
+                    assert!(handle.len() <= MAX_KEYS, "{} keys", handle.len());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(handle.len() <= MAX_KEYS);
+    assert_eq!(
+        handle.get(&0).map(|h| h.state()),
+        Some(BreakerState::Open),
+        "the open key was never evicted"
+    );
 }

@@ -339,7 +339,8 @@ impl<K: Clone + Hash + Eq> KeyedHandle<K> {
         self.len() == 0
     }
 
-    /// The handle of `key`'s breaker, if it has one.
+    /// The handle of `key`'s breaker, if it has one. A handle kept after its key was evicted
+    /// steers a breaker that calls no longer use; a key set by hand is never evicted.
     ///
     /// ```
     /// # let handle = bulwark_breaker::BreakerLayer::keyed(|k: &u8| *k).handle();

@@ -45,7 +45,8 @@ impl Entry {
 
     /// Whether forgetting this key loses nothing worth keeping: its breaker is plainly closed
     /// (not open, half-open or set by hand) and no call holds or is about to take its engine.
-    /// Called with the map's write lock held, so no call can find the engine meanwhile.
+    /// Called with the map's write lock held, so no call can find the engine meanwhile. (A call
+    /// admitted before the key was reconfigured holds the engine it replaced, and is not seen.)
     fn evictable(&mut self) -> bool {
         let engine = self.refresh().clone();
         if engine.state.state() != BreakerState::Closed {

@@ -21,6 +21,9 @@ mod atomic {
 
 /// Tokens are counted in millionths of a retry.
 const SCALE: i64 = 1_000_000;
+/// The largest floor a budget accepts, in retries a second; more is a mistake, and would
+/// overflow the reserve's count in millionths.
+const MAX_MIN_PER_SEC: u32 = 1_000_000;
 /// The TTL is divided into this many rolling slots.
 const SLOTS: usize = 10;
 
@@ -148,6 +151,7 @@ impl RetryBudget {
     ///
     /// assert!(RetryBudget::new(Duration::from_secs(10), 10, 0.2).is_ok());
     /// assert!(RetryBudget::new(Duration::ZERO, 10, 0.2).is_err());
+    /// assert!(RetryBudget::new(Duration::from_secs(10), u32::MAX, 0.2).is_err());
     /// ```
     pub fn new(ttl: Duration, min_per_sec: u32, retry_percent: f64) -> Result<Self, ConfigError> {
         if ttl < Duration::from_millis(100) || ttl > Duration::from_secs(3600) {
@@ -162,6 +166,13 @@ impl RetryBudget {
                 format!("must be a share between 0 and 1000 (0.2 is 20%), got {retry_percent}"),
             ));
         }
+        if min_per_sec > MAX_MIN_PER_SEC {
+            return Err(ConfigError::new(
+                "min_per_sec",
+                format!("must be at most {MAX_MIN_PER_SEC} retries a second, got {min_per_sec}"),
+            ));
+        }
+        // At most 10^6 a second over at most 3600 s, in millionths: 3.6 × 10^15, far inside i64.
         let reserve = (u128::from(min_per_sec) * ttl.as_millis() * SCALE as u128 / 1000) as i64;
         Ok(Self {
             config: BudgetConfig {

@@ -211,8 +211,8 @@ proptest! {
 /// Large settings that fit its arithmetic keep exact counts.
 #[tokio::test(start_paused = true)]
 async fn large_settings_keep_exact_counts() {
-    let budget = RetryBudget::new(Duration::from_secs(3600), 2_000_000, 1000.0).unwrap();
-    let floor = 2_000_000 * 3600;
+    let budget = RetryBudget::new(Duration::from_secs(3600), 1_000_000, 1000.0).unwrap();
+    let floor = 1_000_000 * 3600;
     assert_eq!(budget.available(), floor);
     for _ in 0..1000 {
         budget.deposit();
@@ -222,11 +222,15 @@ async fn large_settings_keep_exact_counts() {
     assert_eq!(budget.available(), floor + 999_999);
 }
 
-/// The largest floor the budget accepts, over the longest TTL, still allows retries.
+/// The largest floor the budget accepts, over the longest TTL, still allows retries, and a
+/// larger one is refused rather than overflowing into a budget that allows none.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: RetryBudget::new accepts min_per_sec x ttl above ~9.2e12 retries, and the reserve overflows i64 (wraps negative), so no retry is ever allowed"]
 async fn the_largest_accepted_floor_allows_retries() {
-    let budget = RetryBudget::new(Duration::from_secs(3600), u32::MAX, 0.2).unwrap();
-    assert_eq!(budget.available(), u64::from(u32::MAX) * 3600);
+    let hour = Duration::from_secs(3600);
+    let budget = RetryBudget::new(hour, 1_000_000, 0.2).unwrap();
+    assert_eq!(budget.available(), 1_000_000 * 3600);
     assert!(budget.try_withdraw());
+    let err = RetryBudget::new(hour, 1_000_001, 0.2).unwrap_err();
+    assert_eq!(err.field(), "min_per_sec");
+    assert!(RetryBudget::new(hour, u32::MAX, 0.2).is_err());
 }

@@ -4,6 +4,10 @@
 //!   the current thread, and [`allocations`] counts those made by a closure, so a test can
 //!   assert that a hot path allocates nothing.
 //! - [`RecordingHook`] keeps every event it sees, for asserting what a layer reported.
+//! - `fuzz` (cargo feature `fuzz`): proptest strategies for hostile JSON configuration, shared
+//!   by the config fuzz tests.
+//! - `cancel` (cargo feature `cancel`): the harness of the drop-after-every-poll tests: a
+//!   counting upstream with permits, a tracked request, and a driver under paused time.
 //!
 //! ```
 //! bulwark_test_support::counting_allocator!();
@@ -25,6 +29,11 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bulwark_policy::{Event, EventKind, Hook};
+
+#[cfg(feature = "cancel")]
+pub mod cancel;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };

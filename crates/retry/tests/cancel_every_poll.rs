@@ -8,137 +8,13 @@
 //! (one token per retry, never refunded, never charged again); and a further second of time
 //! sends nothing and charges nothing.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_policy::{Backoff, BoxError, IgnoreDeadline, RetryBudget};
+use bulwark_policy::{Backoff, IgnoreDeadline, RetryBudget};
 use bulwark_retry::RetryLayer;
-use tokio_test::task;
+use bulwark_test_support::cancel::{drive, Tracked, Upstream};
 use tower::{Layer, Service, ServiceExt};
-
-const STEP: Duration = Duration::from_millis(5);
-
-/// A request whose live copies are counted through the `Arc` they share.
-#[derive(Debug, Clone)]
-struct Tracked(#[allow(dead_code)] Arc<()>);
-
-/// An upstream with `limit` permits, taken in `poll_ready` and held by the call it pays for;
-/// each call takes `latency`, and the first `fail_first` calls fail.
-struct Shared {
-    limit: usize,
-    in_use: AtomicUsize,
-    calls: AtomicUsize,
-    fail_first: usize,
-    latency: Duration,
-    /// Cloned into every call in flight.
-    in_flight: Arc<()>,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-struct Permit(Arc<Shared>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.in_use.fetch_sub(1, Ordering::SeqCst);
-        for w in self.0.wakers.lock().unwrap().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-struct Upstream {
-    shared: Arc<Shared>,
-    permit: Option<Permit>,
-}
-
-impl Clone for Upstream {
-    /// A clone starts without a permit, as tower's `ConcurrencyLimit` does.
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            permit: None,
-        }
-    }
-}
-
-impl Upstream {
-    fn new(limit: usize, fail_first: usize, latency: Duration) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                limit,
-                in_use: AtomicUsize::new(0),
-                calls: AtomicUsize::new(0),
-                fail_first,
-                latency,
-                in_flight: Arc::new(()),
-                wakers: Mutex::new(Vec::new()),
-            }),
-            permit: None,
-        }
-    }
-}
-
-impl Service<Tracked> for Upstream {
-    type Response = &'static str;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<&'static str, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.permit.is_some() {
-            return Poll::Ready(Ok(()));
-        }
-        let s = &self.shared;
-        let taken = s
-            .in_use
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < s.limit).then_some(n + 1)
-            });
-        if taken.is_ok() {
-            self.permit = Some(Permit(s.clone()));
-            Poll::Ready(Ok(()))
-        } else {
-            s.wakers.lock().unwrap().push(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    fn call(&mut self, req: Tracked) -> Self::Future {
-        let permit = self.permit.take().expect("poll_ready first");
-        let n = self.shared.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = n <= self.shared.fail_first;
-        let latency = self.shared.latency;
-        let in_flight = self.shared.in_flight.clone();
-        Box::pin(async move {
-            let _held = (permit, in_flight, req);
-            tokio::time::sleep(latency).await;
-            if fail {
-                Err("unavailable".into())
-            } else {
-                Ok("ok")
-            }
-        })
-    }
-}
-
-/// Polls `fut` until it finishes, or drops it after `stop` polls; moves the paused clock by
-/// `STEP` after every pending poll. The output, or `None` when it was dropped.
-async fn drive<F: Future>(fut: F, stop: usize) -> (usize, Option<F::Output>) {
-    let mut fut = task::spawn(fut);
-    for polls in 0.. {
-        if polls == stop {
-            return (polls, None);
-        }
-        if let Poll::Ready(out) = fut.poll() {
-            return (polls + 1, Some(out));
-        }
-        tokio::time::advance(STEP).await;
-    }
-    unreachable!()
-}
 
 /// One scenario: a layer, an upstream, and what a finished call returns.
 struct Case {
@@ -163,28 +39,16 @@ async fn check(case: &Case) {
             .build()
             .unwrap();
         let upstream = Upstream::new(case.limit, case.fail_first, case.latency);
-        let shared = upstream.shared.clone();
+        let shared = upstream.shared().clone();
         let mut svc = layer.layer(upstream.clone());
         let live = Arc::new(());
         let tokens = budget.available();
         let budget_refs = Arc::strong_count(&budget);
         let shared_refs = Arc::strong_count(&shared);
         // Another caller takes every permit for a while, so a retry waits for readiness.
-        let hog = case.busy.map(|(at, hold)| {
-            let (upstream, limit) = (upstream.clone(), case.limit);
-            tokio::spawn(async move {
-                tokio::time::sleep(at).await;
-                let mut held = Vec::new();
-                for _ in 0..limit {
-                    let mut clone = upstream.clone();
-                    clone.ready().await.unwrap();
-                    held.push(clone);
-                }
-                tokio::time::sleep(hold).await;
-            })
-        });
+        let hog = case.busy.map(|(at, hold)| upstream.hog(at, hold));
 
-        svc.ready().await.unwrap();
+        ServiceExt::<Tracked>::ready(&mut svc).await.unwrap();
         let fut = svc.call(Tracked(live.clone()));
         let (polls, out) = drive(fut, stop).await;
         if let Some(out) = &out {
@@ -203,23 +67,14 @@ async fn check(case: &Case) {
             hog.await.unwrap();
         }
 
-        let calls = shared.calls.load(Ordering::SeqCst);
+        let calls = shared.calls();
         let charged = tokens - budget.available();
         assert_eq!(
             Arc::strong_count(&live),
             1,
             "a request copy outlived the future (stop {stop})"
         );
-        assert_eq!(
-            Arc::strong_count(&shared.in_flight),
-            1,
-            "an upstream call is still in flight (stop {stop})"
-        );
-        assert_eq!(
-            shared.in_use.load(Ordering::SeqCst),
-            0,
-            "a permit was not given back (stop {stop})"
-        );
+        shared.assert_idle("the upstream", stop);
         assert_eq!(
             Arc::strong_count(&budget),
             budget_refs,
@@ -240,7 +95,7 @@ async fn check(case: &Case) {
         );
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(
-            shared.calls.load(Ordering::SeqCst),
+            shared.calls(),
             calls,
             "a call was sent after the drop (stop {stop})"
         );

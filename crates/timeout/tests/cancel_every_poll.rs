@@ -6,140 +6,16 @@
 //! flight; every permit is back; shared state (the upstream's, the retry budget) has the
 //! reference count it had before the call; and a further second of time sends nothing more.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_policy::{Backoff, BoxError, RetryBudget};
+use bulwark_policy::{Backoff, RetryBudget};
 use bulwark_retry::RetryLayer;
+use bulwark_test_support::cancel::{drive, Tracked, Upstream};
 use bulwark_timeout::{Elapsed, TimeoutLayer};
-use tokio_test::task;
 use tower::{Layer, Service, ServiceExt};
 
-/// A request whose live copies are counted through the `Arc` they share.
-#[derive(Debug, Clone)]
-struct Tracked(#[allow(dead_code)] Arc<()>);
-
 type Req = http::Request<Tracked>;
-
-const STEP: Duration = Duration::from_millis(5);
-
-/// An upstream with `limit` permits, taken in `poll_ready` and held by the call it pays for;
-/// each call takes `latency`, and the first `fail_first` calls fail.
-struct Shared {
-    limit: usize,
-    in_use: AtomicUsize,
-    calls: AtomicUsize,
-    fail_first: usize,
-    latency: Duration,
-    /// Cloned into every call in flight.
-    in_flight: Arc<()>,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-struct Permit(Arc<Shared>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.in_use.fetch_sub(1, Ordering::SeqCst);
-        for w in self.0.wakers.lock().unwrap().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-struct Upstream {
-    shared: Arc<Shared>,
-    permit: Option<Permit>,
-}
-
-impl Clone for Upstream {
-    /// A clone starts without a permit, as tower's `ConcurrencyLimit` does.
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            permit: None,
-        }
-    }
-}
-
-impl Upstream {
-    fn new(limit: usize, fail_first: usize, latency: Duration) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                limit,
-                in_use: AtomicUsize::new(0),
-                calls: AtomicUsize::new(0),
-                fail_first,
-                latency,
-                in_flight: Arc::new(()),
-                wakers: Mutex::new(Vec::new()),
-            }),
-            permit: None,
-        }
-    }
-}
-
-impl Service<Req> for Upstream {
-    type Response = &'static str;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<&'static str, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.permit.is_some() {
-            return Poll::Ready(Ok(()));
-        }
-        let s = &self.shared;
-        let taken = s
-            .in_use
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < s.limit).then_some(n + 1)
-            });
-        if taken.is_ok() {
-            self.permit = Some(Permit(s.clone()));
-            Poll::Ready(Ok(()))
-        } else {
-            s.wakers.lock().unwrap().push(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let permit = self.permit.take().expect("poll_ready first");
-        let n = self.shared.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = n <= self.shared.fail_first;
-        let latency = self.shared.latency;
-        let in_flight = self.shared.in_flight.clone();
-        Box::pin(async move {
-            let _held = (permit, in_flight, req);
-            tokio::time::sleep(latency).await;
-            if fail {
-                Err("unavailable".into())
-            } else {
-                Ok("ok")
-            }
-        })
-    }
-}
-
-/// Polls `fut` until it finishes, or drops it after `stop` polls; moves the paused clock by
-/// `STEP` after every pending poll. The output, or `None` when it was dropped.
-async fn drive<F: Future>(fut: F, stop: usize) -> (usize, Option<F::Output>) {
-    let mut fut = task::spawn(fut);
-    for polls in 0.. {
-        if polls == stop {
-            return (polls, None);
-        }
-        if let Poll::Ready(out) = fut.poll() {
-            return (polls + 1, Some(out));
-        }
-        tokio::time::advance(STEP).await;
-    }
-    unreachable!()
-}
 
 /// Drops the future after every poll in turn; `make` builds a fresh service over a fresh
 /// upstream each time, and `finished` checks the result of the run that was not dropped.
@@ -150,29 +26,20 @@ where
 {
     for stop in 0.. {
         let upstream = Upstream::new(1, 2, Duration::from_millis(30));
-        let shared = upstream.shared.clone();
+        let shared = upstream.shared().clone();
         let refs = Arc::strong_count(&shared);
         let mut svc = make(upstream);
         let live = Arc::new(());
         svc.ready().await.ok().unwrap();
         let (polls, out) = drive(svc.call(http::Request::new(Tracked(live.clone()))), stop).await;
         tokio::time::advance(Duration::from_millis(200)).await;
-        let calls = shared.calls.load(Ordering::SeqCst);
+        let calls = shared.calls();
         assert_eq!(
             Arc::strong_count(&live),
             1,
             "a request copy outlived the future (stop {stop})"
         );
-        assert_eq!(
-            Arc::strong_count(&shared.in_flight),
-            1,
-            "a call is in flight (stop {stop})"
-        );
-        assert_eq!(
-            shared.in_use.load(Ordering::SeqCst),
-            0,
-            "a permit is held (stop {stop})"
-        );
+        shared.assert_idle("the upstream", stop);
         drop(svc);
         assert_eq!(
             Arc::strong_count(&shared),
@@ -180,11 +47,7 @@ where
             "the upstream's state (stop {stop})"
         );
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(
-            shared.calls.load(Ordering::SeqCst),
-            calls,
-            "sent after the drop (stop {stop})"
-        );
+        assert_eq!(shared.calls(), calls, "sent after the drop (stop {stop})");
         if let Some(out) = out {
             assert!(polls > 2, "the scenario should take several polls");
             finished(&out);

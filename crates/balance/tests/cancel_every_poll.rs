@@ -6,140 +6,14 @@
 //! state has the reference counts it had before; a cancelled call ejects nobody (only a
 //! finished failure counts); and a further second of time sends nothing more.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_balance::{Balance, BalanceLayer, OutlierDetection};
-use bulwark_policy::{Backoff, BoxError, IgnoreDeadline, RetryBudget};
+use bulwark_policy::{Backoff, IgnoreDeadline, RetryBudget};
 use bulwark_retry::RetryLayer;
-use tokio_test::task;
+use bulwark_test_support::cancel::{drive, Shared, Tracked, Upstream};
 use tower::{Layer, Service, ServiceExt};
-
-/// A request whose live copies are counted through the `Arc` they share.
-#[derive(Debug, Clone)]
-struct Tracked(#[allow(dead_code)] Arc<()>);
-
-type Req = Tracked;
-
-const STEP: Duration = Duration::from_millis(5);
-
-/// An upstream with `limit` permits, taken in `poll_ready` and held by the call it pays for;
-/// each call takes `latency`, and the first `fail_first` calls fail.
-struct Shared {
-    limit: usize,
-    in_use: AtomicUsize,
-    calls: AtomicUsize,
-    fail_first: usize,
-    latency: Duration,
-    /// Cloned into every call in flight.
-    in_flight: Arc<()>,
-    wakers: Mutex<Vec<Waker>>,
-}
-
-struct Permit(Arc<Shared>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        self.0.in_use.fetch_sub(1, Ordering::SeqCst);
-        for w in self.0.wakers.lock().unwrap().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-struct Upstream {
-    shared: Arc<Shared>,
-    permit: Option<Permit>,
-}
-
-impl Clone for Upstream {
-    /// A clone starts without a permit, as tower's `ConcurrencyLimit` does.
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-            permit: None,
-        }
-    }
-}
-
-impl Upstream {
-    fn new(limit: usize, fail_first: usize, latency: Duration) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                limit,
-                in_use: AtomicUsize::new(0),
-                calls: AtomicUsize::new(0),
-                fail_first,
-                latency,
-                in_flight: Arc::new(()),
-                wakers: Mutex::new(Vec::new()),
-            }),
-            permit: None,
-        }
-    }
-}
-
-impl Service<Req> for Upstream {
-    type Response = &'static str;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<&'static str, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        if self.permit.is_some() {
-            return Poll::Ready(Ok(()));
-        }
-        let s = &self.shared;
-        let taken = s
-            .in_use
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < s.limit).then_some(n + 1)
-            });
-        if taken.is_ok() {
-            self.permit = Some(Permit(s.clone()));
-            Poll::Ready(Ok(()))
-        } else {
-            s.wakers.lock().unwrap().push(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let permit = self.permit.take().expect("poll_ready first");
-        let n = self.shared.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        let fail = n <= self.shared.fail_first;
-        let latency = self.shared.latency;
-        let in_flight = self.shared.in_flight.clone();
-        Box::pin(async move {
-            let _held = (permit, in_flight, req);
-            tokio::time::sleep(latency).await;
-            if fail {
-                Err("unavailable".into())
-            } else {
-                Ok("ok")
-            }
-        })
-    }
-}
-
-/// Polls `fut` until it finishes, or drops it after `stop` polls; moves the paused clock by
-/// `STEP` after every pending poll. The output, or `None` when it was dropped.
-async fn drive<F: Future>(fut: F, stop: usize) -> (usize, Option<F::Output>) {
-    let mut fut = task::spawn(fut);
-    for polls in 0.. {
-        if polls == stop {
-            return (polls, None);
-        }
-        if let Poll::Ready(out) = fut.poll() {
-            return (polls + 1, Some(out));
-        }
-        tokio::time::advance(STEP).await;
-    }
-    unreachable!()
-}
 
 struct Pool {
     lb: Balance<&'static str, Upstream>,
@@ -151,7 +25,7 @@ struct Pool {
 fn pool(seed: u64) -> Pool {
     let eps = [("a", 100, 20), ("b", 0, 20), ("c", 0, 35)]
         .map(|(k, fail, ms)| (k, Upstream::new(1, fail, Duration::from_millis(ms))));
-    let shared = eps.iter().map(|(_, u)| u.shared.clone()).collect();
+    let shared = eps.iter().map(|(_, u)| u.shared().clone()).collect();
     let outlier = OutlierDetection::builder()
         .consecutive_failures(Some(1))
         .max_ejection_percent(100.0)
@@ -168,10 +42,7 @@ fn pool(seed: u64) -> Pool {
 
 impl Pool {
     fn calls(&self) -> usize {
-        self.shared
-            .iter()
-            .map(|s| s.calls.load(Ordering::SeqCst))
-            .sum()
+        self.shared.iter().map(|s| s.calls()).sum()
     }
 
     fn assert_released(&self, stop: usize) {
@@ -183,16 +54,7 @@ impl Pool {
             );
         }
         for s in &self.shared {
-            assert_eq!(
-                Arc::strong_count(&s.in_flight),
-                1,
-                "a call is in flight (stop {stop})"
-            );
-            assert_eq!(
-                s.in_use.load(Ordering::SeqCst),
-                0,
-                "a permit is held (stop {stop})"
-            );
+            s.assert_idle("an endpoint", stop);
         }
     }
 
@@ -213,7 +75,7 @@ async fn dropped_after_any_poll_of_a_balanced_call() {
             let mut pool = pool(seed);
             let refs: Vec<_> = pool.shared.iter().map(Arc::strong_count).collect();
             let live = Arc::new(());
-            pool.lb.ready().await.unwrap();
+            ServiceExt::<Tracked>::ready(&mut pool.lb).await.unwrap();
             let (polls, out) = drive(pool.lb.call(Tracked(live.clone())), stop).await;
             tokio::time::advance(Duration::from_millis(100)).await;
             pool.assert_released(stop);
@@ -270,7 +132,7 @@ async fn dropped_after_any_poll_of_a_retry_over_the_balancer() {
                 .unwrap();
             let mut svc = retry.layer(pool.lb.clone());
             let live = Arc::new(());
-            svc.ready().await.unwrap();
+            ServiceExt::<Tracked>::ready(&mut svc).await.unwrap();
             let (polls, out) = drive(svc.call(Tracked(live.clone())), stop).await;
             tokio::time::advance(Duration::from_millis(100)).await;
             pool.assert_released(stop);
@@ -292,7 +154,7 @@ async fn dropped_after_any_poll_of_a_retry_over_the_balancer() {
                 assert!(polls > 2);
                 // `a` fails and is ejected at once; a retry goes to `b` or `c`.
                 assert_eq!(out.unwrap(), "ok");
-                pool.lb.ready().await.unwrap();
+                ServiceExt::<Tracked>::ready(&mut pool.lb).await.unwrap();
                 break;
             }
         }

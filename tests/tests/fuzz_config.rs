@@ -12,108 +12,12 @@ use std::time::Duration;
 use bulwark_breaker::{BreakerConfig, BreakerLayer};
 use bulwark_chaos::{ChaosConfig, ChaosLayer};
 use bulwark_policy::{BoxError, Rejected};
+use bulwark_test_support::fuzz::{
+    accepted, anything, duration_value, inputs, number, object, paused_runtime, rate, read,
+};
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tower::{service_fn, Layer, ServiceExt};
-
-/// Durations as a config file might write them, right or wrong.
-fn duration_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => "[0-9]{1,4}(ns|us|ms|s|m|h|d)",
-        1 => "[0-9]{0,25}(ns|us|ms|s|m|h|d|w|y|M|fortnights|)( [0-9]{1,6}(ms|s|h|y))?",
-        1 => "-[0-9]{1,3}s",
-        1 => "[0-9]{1,3}\\.[0-9]{1,3}s",
-        1 => ".{0,12}",
-    ]
-}
-
-fn number() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        (-10i64..100).prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        (-2.0f64..3.0).prop_map(Value::from),
-        Just(json!(1e308)),
-    ]
-}
-
-/// Any value, favouring the kinds the fields expect.
-fn anything() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        number(),
-        duration_text().prop_map(Value::String),
-    ];
-    leaf.prop_recursive(2, 8, 3, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            proptest::collection::btree_map("[a-z_]{1,8}", inner, 0..3)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
-/// An object with some of `fields`, each given a value from `value`, and now and then a field
-/// that does not exist.
-fn object(
-    fields: &'static [&'static str],
-    value: impl Fn(&'static str) -> BoxedStrategy<Value>,
-) -> BoxedStrategy<Value> {
-    let per_field: Vec<_> = fields
-        .iter()
-        .map(|&f| proptest::option::weighted(0.35, value(f)).prop_map(move |v| (f, v)))
-        .collect();
-    (per_field, proptest::option::weighted(0.1, "[a-z_]{1,10}"))
-        .prop_map(|(pairs, extra)| {
-            let mut map = Map::new();
-            for (field, v) in pairs {
-                if let Some(v) = v {
-                    map.insert(field.to_owned(), v);
-                }
-            }
-            if let Some(extra) = extra {
-                map.insert(extra, json!(1));
-            }
-            Value::Object(map)
-        })
-        .boxed()
-}
-
-/// Raw text: arbitrary characters, or JSON cut short or padded with junk.
-fn text(structured: BoxedStrategy<Value>) -> impl Strategy<Value = String> {
-    prop_oneof![
-        ".{0,64}",
-        proptest::collection::vec(any::<u8>(), 0..64)
-            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
-        (structured, any::<usize>(), ".{0,4}").prop_map(|(v, cut, junk)| {
-            let s = v.to_string();
-            let mut at = cut % (s.len() + 1);
-            while !s.is_char_boundary(at) {
-                at -= 1;
-            }
-            format!("{}{junk}", &s[..at])
-        }),
-    ]
-}
-
-/// Half near-valid JSON, half raw text.
-fn inputs(structured: BoxedStrategy<Value>) -> impl Strategy<Value = String> {
-    prop_oneof![
-        structured.clone().prop_map(|v| v.to_string()),
-        text(structured)
-    ]
-}
-
-fn rate() -> BoxedStrategy<Value> {
-    prop_oneof![4 => (0.0f64..=1.0).prop_map(Value::from), 1 => number(), 1 => anything()].boxed()
-}
-
-fn duration_value() -> BoxedStrategy<Value> {
-    prop_oneof![4 => duration_text().prop_map(Value::String), 1 => anything()].boxed()
-}
 
 fn chaos_json() -> BoxedStrategy<Value> {
     const FIELDS: &[&str] = &[
@@ -150,12 +54,8 @@ fn chaos_json() -> BoxedStrategy<Value> {
 }
 
 fn check(input: &str) -> Result<(), TestCaseError> {
-    let config = match serde_json::from_str::<ChaosConfig>(input) {
-        Err(err) => {
-            prop_assert!(!err.to_string().is_empty());
-            return Ok(());
-        }
-        Ok(config) => config,
+    let Some(config) = read::<ChaosConfig>(input)? else {
+        return Ok(());
     };
     prop_assert!(
         config.validate().is_ok(),
@@ -164,12 +64,7 @@ fn check(input: &str) -> Result<(), TestCaseError> {
     );
     let max_latency = config.latency.max;
     let enabled = config.enabled;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    paused_runtime().block_on(async {
         let layer = ChaosLayer::builder()
             .config(config)
             .response_with(|| "chosen")
@@ -221,30 +116,13 @@ proptest! {
     }
 }
 
-/// How many of 2,000 near-valid inputs `reads` accepts.
-fn accepted_of_2000(strategy: BoxedStrategy<Value>, reads: impl Fn(&str) -> bool) -> usize {
-    use proptest::strategy::ValueTree;
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    (0..2_000)
-        .filter(|_| {
-            reads(
-                &strategy
-                    .new_tree(&mut runner)
-                    .unwrap()
-                    .current()
-                    .to_string(),
-            )
-        })
-        .count()
-}
-
 /// The near-valid inputs reach the accepted path often enough for the fuzzing to test it.
 #[test]
 fn the_structured_inputs_are_often_accepted() {
-    let chaos = accepted_of_2000(chaos_json(), |s| {
+    let chaos = accepted(chaos_json(), 2_000, |s| {
         serde_json::from_str::<ChaosConfig>(s).is_ok()
     });
-    let breaker = accepted_of_2000(breaker_json(), |s| {
+    let breaker = accepted(breaker_json(), 2_000, |s| {
         serde_json::from_str::<BreakerConfig>(s).is_ok()
     });
     eprintln!("of 2000 structured inputs accepted: chaos {chaos}, breaker {breaker}");
@@ -333,12 +211,8 @@ fn breaker_json() -> BoxedStrategy<Value> {
 }
 
 fn check_breaker(input: &str) -> Result<(), TestCaseError> {
-    let config = match serde_json::from_str::<BreakerConfig>(input) {
-        Err(err) => {
-            prop_assert!(!err.to_string().is_empty());
-            return Ok(());
-        }
-        Ok(config) => config,
+    let Some(config) = read::<BreakerConfig>(input)? else {
+        return Ok(());
     };
     prop_assert!(
         config.validate().is_ok(),
@@ -346,12 +220,7 @@ fn check_breaker(input: &str) -> Result<(), TestCaseError> {
         config
     );
     let cap = config.open_for.get_max_delay();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    paused_runtime().block_on(async {
         let layer = match BreakerLayer::new(config) {
             Ok(layer) => layer,
             Err(err) => return Err(TestCaseError::fail(format!("read but not built: {err}"))),

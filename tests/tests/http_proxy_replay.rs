@@ -6,7 +6,8 @@
 //! that records each body it receives).
 //!
 //! Also: an upstream that answers 503 before it reads the body, so the first attempt is cut
-//! short while streaming, and the retry must finish the body from the caller's stream.
+//! short while streaming, and the retry must finish the body from the caller's stream; and the
+//! same stack as an axum route, where the body replayed is axum's `Body`.
 
 mod support;
 
@@ -87,19 +88,35 @@ impl Recorder {
     }
 }
 
-/// A proxy to `upstream` keeping up to `cap` bytes of each body for replay.
-async fn proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
+/// The proxy's stack over request bodies `B`: errors as responses, replay up to `cap` bytes of
+/// each body, retries, and a hyper-util client to `upstream`.
+fn stack<B>(
+    upstream: &Server,
+    cap: usize,
+    hook: &RecordingHook,
+) -> impl tower::Service<
+    http::Request<B>,
+    Response = http::Response<BoxBody<Bytes, BoxError>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let retry = RetryLayer::builder()
         .max_attempts(3)
         .backoff(Backoff::constant(Duration::from_millis(1)))
         .classify(HttpClassifier::new())
         .replay(HttpReplay)
-        .retry_if_request(is_idempotent as fn(&http::Request<ReplayBody<Incoming>>) -> bool)
+        .retry_if_request(is_idempotent as fn(&http::Request<ReplayBody<B>>) -> bool)
         .hook(hook.clone())
         .build()
         .unwrap();
     let upstream: Upstream = upstream.addr.to_string().parse().unwrap();
-    let stack = ServiceBuilder::new()
+    ServiceBuilder::new()
         .layer(
             ErrorResponseLayer::builder()
                 .other(StatusCode::BAD_GATEWAY)
@@ -112,10 +129,20 @@ async fn proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
         .layer(ReplayBodyLayer::new().max_bytes(cap))
         .layer(retry)
         .service(SetAuthority::new(
-            support::client::<ReplayBody<Incoming>>(),
+            support::client::<ReplayBody<B>>(),
             upstream,
-        ));
-    Server::start::<_, BoxBody<Bytes, BoxError>>(stack).await
+        ))
+}
+
+/// A proxy to `upstream` on hyper, replaying hyper's `Incoming` bodies.
+async fn proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
+    Server::start(stack::<Incoming>(upstream, cap, hook)).await
+}
+
+/// The same proxy as an axum route, replaying axum's `Body`.
+async fn axum_proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
+    let route = stack::<axum::body::Body>(upstream, cap, hook);
+    Server::start(axum::Router::new().route_service("/upload", route)).await
 }
 
 /// POSTs `chunks` × 512 streamed bytes (with an `Idempotency-Key`) to `proxy`.
@@ -169,6 +196,24 @@ async fn a_proxied_body_over_the_cap_is_forwarded_once_whole() {
 
     assert_eq!(post(&proxy, 16).await, StatusCode::SERVICE_UNAVAILABLE);
 
+    assert_eq!(rec.bodies(), [pattern(16 * 512)]);
+    assert_eq!(hook.count(|k| *k == EventKind::NotReplayable), 1);
+}
+
+#[tokio::test]
+async fn an_axum_route_replays_axums_body_under_the_cap_and_forwards_it_once_over() {
+    let (upstream, rec) = Recorder::start(&[Answer::Read(503)]).await;
+    let hook = RecordingHook::new();
+    let proxy = axum_proxy(&upstream, 64 * 1024, &hook).await;
+    assert_eq!(post(&proxy, 16).await, StatusCode::OK);
+    let bodies = rec.bodies();
+    assert_eq!(bodies.len(), 2);
+    assert!(bodies.iter().all(|b| *b == pattern(16 * 512)));
+
+    let (upstream, rec) = Recorder::start(&[Answer::Read(503), Answer::Read(503)]).await;
+    let hook = RecordingHook::new();
+    let proxy = axum_proxy(&upstream, 1024, &hook).await;
+    assert_eq!(post(&proxy, 16).await, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(rec.bodies(), [pattern(16 * 512)]);
     assert_eq!(hook.count(|k| *k == EventKind::NotReplayable), 1);
 }

@@ -22,6 +22,9 @@ pub enum Mode {
     FailFast,
     /// `poll_ready` is `Pending` while the breaker is open, and wakes when it half-opens or a
     /// probe permit comes free: for endpoints inside a balancer, which then picks another.
+    /// Half-open, every waiter is woken when a permit comes free and the first `call` takes
+    /// it; the others lose the race and are refused with `Rejected { retry_after: None }`, as
+    /// `call` cannot wait.
     Backpressure,
 }
 

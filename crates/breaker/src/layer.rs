@@ -489,7 +489,8 @@ impl<C> BreakerBuilder<C> {
 ///
 /// When the map is full of keys it must keep, a new key is not stored: its calls go through
 /// one shared *overflow* breaker ([`KeyedHandle::overflow`]), whose events carry the key
-/// `<overflow>`, until a stored key can make room. Memory stays bounded by `max_keys + 1`
+/// `<overflow>`, until a stored key can make room; the map looks for room at most once every
+/// 100 ms, so these calls take only the read lock in between. Memory stays bounded by `max_keys + 1`
 /// breakers whatever the keys, and a flood of new keys that fail trips the overflow breaker, not
 /// the stored ones. Events carry the key ([`Event::key`](bulwark_policy::Event::key)), and
 /// [`handle`](Self::handle) reaches each key's breaker.

@@ -43,7 +43,10 @@
 //! mutex — they are rare, and the lock keeps the probe count exact.
 //!
 //! A [keyed](BreakerLayer::keyed) breaker adds, per call, a read lock on its map of keys and a
-//! clock read (to know which keys sit idle); a new key takes the map's write lock.
+//! clock read (to know which keys sit idle); a new key takes the map's write lock. When the
+//! map is full of keys it must keep (not closed, or with a call in flight), keys that are not
+//! in it share one overflow breaker under the read lock alone, and look for room again under
+//! the write lock at most once every 100 ms.
 //!
 //! # Semantics
 //!
@@ -79,7 +82,9 @@
 //!   carrying the time left in the open period as `retry_after` (`None` when forced open or
 //!   when every probe permit is taken).
 //! - [`Mode::Backpressure`]: `poll_ready` is `Pending` while the breaker rejects and wakes when
-//!   it half-opens (or a probe permit comes free), so a balancer picks another endpoint.
+//!   it half-opens (or a probe permit comes free), so a balancer picks another endpoint. Every
+//!   waiter is woken, so when several wait for one probe permit, the calls that lose the race
+//!   for it are still refused, with `Rejected { retry_after: None }`.
 //!
 //! `poll_ready` never returns an error for a policy reason: tower reads that as "discard this
 //! service".

@@ -555,7 +555,12 @@ async fn a_refusal_from_poll_ready_is_decided_again_in_call() {
     handle.reset();
     mock.allow(0);
     let err = assert_ready_err!(task::spawn(late.call("req")).poll());
-    assert!(err.is::<bulwark_breaker::Rejected>(), "{err}");
+    let rejected = err.downcast_ref::<bulwark_breaker::Rejected>().expect("a rejection");
+    assert_eq!(
+        rejected.retry_after(),
+        None,
+        "the open period seen in poll_ready is over: no wait to name"
+    );
     assert_pending!(task::spawn(mock.next_request()).poll());
 
     // And a probe permit taken for such a call is given back when it is refused.

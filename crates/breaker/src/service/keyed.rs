@@ -22,6 +22,10 @@ use crate::sync::{fence, Mutex, RwLock};
 /// breaker.
 pub(crate) const OVERFLOW_KEY: &str = "<overflow>";
 
+/// How long a map found full of keys it must keep sends new keys straight to the overflow
+/// breaker, under the read lock, before a call looks for room again under the write lock.
+const FULL_RECHECK: Duration = Duration::from_millis(100);
+
 /// One key's breaker, with its current engine cached so that a call takes no lock but the map's
 /// read lock. A reconfiguration through a handle makes the cache stale; the next call for the
 /// key refreshes it under the write lock.
@@ -64,10 +68,19 @@ impl Entry {
     }
 }
 
+/// The map proper: the keys' breakers, and the overflow breaker for keys that found no room.
+struct Keys<K> {
+    entries: HashMap<K, Entry>,
+    overflow: Entry,
+    /// Set when the map was last found full of keys it must keep: until then, a key that is
+    /// not in the map goes to the overflow breaker without taking the write lock.
+    full_until: Option<Instant>,
+}
+
 /// The breakers of a keyed layer, one per key, at most `max_keys` of them, and one overflow
 /// breaker for the keys that find the map full of keys it must keep.
 pub(crate) struct KeyMap<K> {
-    map: RwLock<HashMap<K, Entry>>,
+    map: RwLock<Keys<K>>,
     overflow: Arc<Shared>,
     config: Mutex<BreakerConfig>,
     id: Identity,
@@ -82,9 +95,14 @@ impl<K> KeyMap<K> {
         max_keys: usize,
         idle_timeout: Duration,
     ) -> Self {
+        let overflow = Shared::new(config.clone(), &id, Some(Box::new(OVERFLOW_KEY)));
         Self {
-            map: RwLock::new(HashMap::new()),
-            overflow: Shared::new(config.clone(), &id, Some(Box::new(OVERFLOW_KEY))),
+            map: RwLock::new(Keys {
+                entries: HashMap::new(),
+                overflow: Entry::new(overflow.clone()),
+                full_until: None,
+            }),
+            overflow,
             config: Mutex::new(config),
             id,
             max_keys,
@@ -102,6 +120,7 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
         self.map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .entries
             .keys()
             .cloned()
             .collect()
@@ -111,6 +130,7 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
         self.map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .entries
             .len()
     }
 
@@ -118,6 +138,7 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
         self.map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .entries
             .get(key)
             .map(|e| e.shared.clone())
     }
@@ -125,12 +146,14 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
     pub(crate) fn reconfigure(&self, config: BreakerConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let mut template = self.config.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        for entry in map.values_mut() {
+        let mut keys = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in keys.entries.values_mut() {
             entry.shared.reconfigure(config.clone())?;
             entry.refresh();
         }
         self.overflow.reconfigure(config.clone())?;
+        keys.overflow.refresh();
+        keys.full_until = None;
         *template = config;
         Ok(())
     }
@@ -138,15 +161,20 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
 
 impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
     /// The engine of `key`'s breaker, made if it has none; marks the key as used. The usual
-    /// path takes the map's read lock and nothing else.
+    /// path takes the map's read lock and nothing else: for a key in the map, and for a key
+    /// that is not while the map is known to be full of keys it must keep.
     fn engine(&self, key: K, now: Instant) -> Arc<Engine> {
-        let found = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .filter(|e| !e.engine.is_stale())
-            .map(|e| e.engine.clone());
+        let found = {
+            let keys = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            let entry = match keys.entries.get(&key) {
+                Some(entry) => Some(entry),
+                None if keys.full_until.is_some_and(|until| now < until) => Some(&keys.overflow),
+                None => None,
+            };
+            entry
+                .filter(|e| !e.engine.is_stale())
+                .map(|e| e.engine.clone())
+        };
         let engine = found.unwrap_or_else(|| self.insert(key, now));
         engine.state.touch(now);
         engine
@@ -155,7 +183,8 @@ impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
     /// Under the write lock: refreshes a stale entry, or makes room and adds the key. Only keys
     /// that [`Entry::evictable`] allows are evicted: those idle past the timeout, then, if the
     /// map is still full, the idlest. With no room to make, the call goes to the overflow
-    /// breaker and the key is not stored.
+    /// breaker and the key is not stored, and so do the calls of keys not in the map for the
+    /// next [`FULL_RECHECK`].
     #[cold]
     fn insert(&self, key: K, now: Instant) -> Arc<Engine> {
         let config = self
@@ -163,10 +192,12 @@ impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = map.get_mut(&key) {
+        let mut keys = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        let keys = &mut *keys;
+        if let Some(entry) = keys.entries.get_mut(&key) {
             return entry.refresh().clone();
         }
+        let map = &mut keys.entries;
         let idle = |e: &Entry| e.engine.state.idle_for(now);
         map.retain(|_, e| idle(e) < self.idle_timeout || !e.evictable());
         if map.len() >= self.max_keys {
@@ -179,9 +210,13 @@ impl<K: Clone + Hash + Eq + fmt::Display + Send + Sync + 'static> KeyMap<K> {
                 Some(k) => {
                     map.remove(&k);
                 }
-                None => return self.overflow.engine(),
+                None => {
+                    keys.full_until = Some(now + FULL_RECHECK);
+                    return keys.overflow.refresh().clone();
+                }
             }
         }
+        keys.full_until = None;
         let entry = Entry::new(Shared::new(config, &self.id, Some(Box::new(key.clone()))));
         let engine = entry.engine.clone();
         map.insert(key, entry);

@@ -24,9 +24,9 @@ enum Admitted {
     /// reserved: `call` keeps the admission only if the word is unchanged and closed-like, and
     /// otherwise decides again, taking a probe permit in half-open.
     Ready(u64),
-    /// Fail-fast refusal, with the time left in the open period. The inner service was not
-    /// polled; `call` asks the breaker again.
-    Reject(Option<Duration>),
+    /// Fail-fast refusal. The inner service was not polled; `call` asks the breaker again, so
+    /// the refusal it answers with is up to date.
+    Reject,
 }
 
 /// A service guarded by a circuit breaker; made by [`BreakerLayer`](crate::BreakerLayer).
@@ -192,7 +192,7 @@ where
                 Some(Admitted::Ready(word)) if self.engine.is_current(word) => {
                     return self.inner.poll_ready(cx).map_err(Into::into)
                 }
-                Some(Admitted::Reject(_)) => return Poll::Ready(Ok(())),
+                Some(Admitted::Reject) => return Poll::Ready(Ok(())),
                 _ => self.admitted = None,
             }
             if self.engine.is_stale() {
@@ -200,12 +200,7 @@ where
             }
             match self.engine.check(cx.waker()) {
                 Ok(word) => self.admitted = Some(Admitted::Ready(word)),
-                Err(Refusal {
-                    retry_after,
-                    wait: None,
-                }) => {
-                    self.admitted = Some(Admitted::Reject(retry_after));
-                }
+                Err(Refusal { wait: None, .. }) => self.admitted = Some(Admitted::Reject),
                 Err(Refusal {
                     wait: Some(until), ..
                 }) => {
@@ -221,7 +216,7 @@ where
         let classify = self.classify.clone();
         let admit = match self.admitted.take() {
             Some(Admitted::Ready(word)) => self.engine.readmit(word),
-            Some(Admitted::Reject(retry_after)) => {
+            Some(Admitted::Reject) => {
                 // The breaker may have let calls through again since `poll_ready`: ask it again.
                 // The inner service was not polled while the breaker refused, so it is asked
                 // once now, without waiting; if it is not ready, the call is refused after all.
@@ -234,9 +229,10 @@ where
                             Poll::Ready(Err(e)) => {
                                 return ResponseFuture::failed(e.into(), classify)
                             }
-                            // Dropping the admission gives a probe's permit back.
+                            // Dropping the admission gives a probe's permit back. The open
+                            // period seen in `poll_ready` is over, so the refusal names no wait.
                             Poll::Pending => Admit::Reject(Refusal {
-                                retry_after,
+                                retry_after: None,
                                 wait: None,
                             }),
                         }

@@ -555,7 +555,9 @@ async fn a_refusal_from_poll_ready_is_decided_again_in_call() {
     handle.reset();
     mock.allow(0);
     let err = assert_ready_err!(task::spawn(late.call("req")).poll());
-    let rejected = err.downcast_ref::<bulwark_breaker::Rejected>().expect("a rejection");
+    let rejected = err
+        .downcast_ref::<bulwark_breaker::Rejected>()
+        .expect("a rejection");
     assert_eq!(
         rejected.retry_after(),
         None,

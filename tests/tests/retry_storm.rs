@@ -163,6 +163,13 @@ async fn a_breaker_under_the_retry_cuts_the_upstream_to_its_probes() {
     assert!(per_period.values().all(|&n| n <= PROBES), "{per_period:?}");
     let open_periods = ((end - tripped).as_secs_f64() / OPEN_FOR.as_secs_f64()).ceil() as usize;
     assert!(probes.len() <= open_periods * PROBES as usize);
+    // And the breaker keeps probing: with a request every 10 ms, each open period but perhaps
+    // the last ends in a probe.
+    assert!(
+        probes.len() + 1 >= open_periods,
+        "{} probes in {open_periods} open periods",
+        probes.len()
+    );
     eprintln!(
         "{requests} requests over {:.1}s against a failing upstream through retry → breaker: \
          {} upstream calls ({TRIP_AFTER} before the trip at {:.2}s, then {} probes in {open_periods} \

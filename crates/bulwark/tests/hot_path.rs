@@ -2,30 +2,15 @@
 //! at once, breaker closed, nothing to retry.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use bulwark_test_support::allocations;
+use bulwark_test_support::{allocations, call_once};
 use tower::{service_fn, Layer, Service};
 use tower_bulwark::prelude::*;
 
 bulwark_test_support::counting_allocator!();
-
-fn call_once<S: Service<Req>, Req>(svc: &mut S, req: Req) -> Result<S::Response, S::Error> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("the service should be ready"),
-    }
-    match pin!(svc.call(req)).poll(&mut cx) {
-        Poll::Ready(result) => result,
-        Poll::Pending => panic!("the call should be ready at once"),
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

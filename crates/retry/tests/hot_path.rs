@@ -1,28 +1,13 @@
 //! A first attempt that succeeds allocates nothing when replaying the request is free.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use bulwark_policy::{ExtensionsDeadline, IgnoreDeadline};
 use bulwark_retry::RetryLayer;
-use bulwark_test_support::{allocations, RecordingHook};
-use tower::{service_fn, Layer, Service};
+use bulwark_test_support::{allocations, call_once, RecordingHook};
+use tower::{service_fn, Layer};
 
 bulwark_test_support::counting_allocator!();
-
-fn call_once<S: Service<Req>, Req>(svc: &mut S, req: Req) -> Result<S::Response, S::Error> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => {}
-        _ => panic!("the service should be ready"),
-    }
-    match pin!(svc.call(req)).poll(&mut cx) {
-        Poll::Ready(result) => result,
-        Poll::Pending => panic!("the call should be ready at once"),
-    }
-}
 
 #[test]
 fn a_successful_first_attempt_allocates_nothing() {

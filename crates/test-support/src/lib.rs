@@ -3,6 +3,7 @@
 //! - [`counting_allocator!`] installs a global allocator that counts the allocations made by
 //!   the current thread, and [`allocations`] counts those made by a closure, so a test can
 //!   assert that a hot path allocates nothing.
+//! - [`call_once`] drives a service that answers at once through one call, with no runtime.
 //! - [`RecordingHook`] keeps every event it sees, for asserting what a layer reported.
 //! - `fuzz` (cargo feature `fuzz`): proptest strategies for hostile JSON configuration, shared
 //!   by the config fuzz tests.
@@ -26,9 +27,13 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use bulwark_policy::{Event, EventKind, Hook};
+use tower_service::Service;
 
 #[cfg(feature = "cancel")]
 pub mod cancel;
@@ -101,6 +106,42 @@ pub fn allocations(f: impl FnOnce()) -> u64 {
     f();
     COUNTING.with(|c| c.set(was));
     COUNT.with(Cell::get) - before
+}
+
+/// Polls `svc` ready and calls it once with `req`, both with a no-op waker, for a service and a
+/// response future that are ready at once, as allocation tests of a success path need: no
+/// runtime, no task. Panics if either is not ready at once.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::future::{ready, Ready};
+/// use std::task::{Context, Poll};
+///
+/// struct Double;
+/// impl tower_service::Service<u32> for Double {
+///     type Response = u32;
+///     type Error = Infallible;
+///     type Future = Ready<Result<u32, Infallible>>;
+///     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+///         Poll::Ready(Ok(()))
+///     }
+///     fn call(&mut self, n: u32) -> Self::Future {
+///         ready(Ok(n * 2))
+///     }
+/// }
+///
+/// assert_eq!(bulwark_test_support::call_once(&mut Double, 21), Ok(42));
+/// ```
+pub fn call_once<S: Service<Req>, Req>(svc: &mut S, req: Req) -> Result<S::Response, S::Error> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => panic!("the service should be ready"),
+    }
+    match pin!(svc.call(req)).poll(&mut cx) {
+        Poll::Ready(result) => result,
+        Poll::Pending => panic!("the call should be ready at once"),
+    }
 }
 
 /// An event as a [`RecordingHook`] keeps it.

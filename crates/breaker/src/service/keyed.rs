@@ -15,7 +15,7 @@ use tower_service::Service;
 use crate::config::BreakerConfig;
 use crate::future::ResponseFuture;
 use crate::handle::KeyedHandle;
-use crate::state::{Admit, Engine, Identity, Shared};
+use crate::state::{Engine, Identity, Shared};
 use crate::sync::{fence, Mutex, RwLock};
 
 /// What a keyed breaker's events carry as their key when the call went to the overflow
@@ -81,7 +81,6 @@ struct Keys<K> {
 /// breaker for the keys that find the map full of keys it must keep.
 pub(crate) struct KeyMap<K> {
     map: RwLock<Keys<K>>,
-    overflow: Arc<Shared>,
     config: Mutex<BreakerConfig>,
     id: Identity,
     max_keys: usize,
@@ -99,10 +98,9 @@ impl<K> KeyMap<K> {
         Self {
             map: RwLock::new(Keys {
                 entries: HashMap::new(),
-                overflow: Entry::new(overflow.clone()),
+                overflow: Entry::new(overflow),
                 full_until: None,
             }),
-            overflow,
             config: Mutex::new(config),
             id,
             max_keys,
@@ -111,7 +109,12 @@ impl<K> KeyMap<K> {
     }
 
     pub(crate) fn overflow(&self) -> Arc<Shared> {
-        self.overflow.clone()
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .overflow
+            .shared
+            .clone()
     }
 }
 
@@ -151,7 +154,7 @@ impl<K: Clone + Hash + Eq> KeyMap<K> {
             entry.shared.reconfigure(config.clone())?;
             entry.refresh();
         }
-        self.overflow.reconfigure(config.clone())?;
+        keys.overflow.shared.reconfigure(config.clone())?;
         keys.overflow.refresh();
         keys.full_until = None;
         *template = config;
@@ -345,27 +348,12 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let engine = self.keys.engine((self.key)(&req), Instant::now());
-        match engine.admit(None) {
-            Admit::Closed(word) => {
-                let ticket = engine.ticket(word);
-                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
-            }
-            Admit::Probe(mut ticket) => {
-                ticket.start();
-                ResponseFuture::called(self.inner.call(req), Some(ticket), self.classify.clone())
-            }
-            Admit::Untracked => {
-                ResponseFuture::called(self.inner.call(req), None, self.classify.clone())
-            }
-            // Not answered by `admit`, which takes the permit; refused, like a lost race.
-            Admit::Free(_) => {
-                engine.state.emit_rejected(None);
-                ResponseFuture::rejected(None, self.classify.clone())
-            }
-            Admit::Reject(refusal) => {
-                engine.state.emit_rejected(refusal.retry_after);
-                ResponseFuture::rejected(refusal.retry_after, self.classify.clone())
-            }
-        }
+        let admit = engine.admit(None);
+        super::respond(
+            &engine,
+            admit,
+            || self.inner.call(req),
+            self.classify.clone(),
+        )
     }
 }

@@ -131,11 +131,6 @@ impl<S, C> Breaker<S, C> {
         self.inner
     }
 
-    fn reject<F>(&self, retry_after: Option<Duration>, classify: C) -> ResponseFuture<F, C> {
-        self.engine.state.emit_rejected(retry_after);
-        ResponseFuture::rejected(retry_after, classify)
-    }
-
     /// Waits in backpressure mode: returns `Ready` when the sleep to `until` has already
     /// elapsed and admission should be asked again.
     fn wait(&mut self, until: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
@@ -241,20 +236,41 @@ where
             }
             None => panic!("Breaker::call before poll_ready returned Ready"),
         };
-        match admit {
-            Admit::Closed(word) => {
-                let ticket = self.engine.ticket(word);
-                ResponseFuture::called(self.inner.call(req), Some(ticket), classify)
-            }
-            Admit::Probe(mut ticket) => {
-                ticket.start();
-                ResponseFuture::called(self.inner.call(req), Some(ticket), classify)
-            }
-            Admit::Untracked => ResponseFuture::called(self.inner.call(req), None, classify),
-            // Half-open with every permit taken since `poll_ready`: a lost race, refused at once
-            // in every mode, as `call` cannot wait.
-            Admit::Free(_) => self.reject(None, classify),
-            Admit::Reject(refusal) => self.reject(refusal.retry_after, classify),
-        }
+        respond(&self.engine, admit, || self.inner.call(req), classify)
     }
+}
+
+/// The response future of a call `engine` decided on: the call sent by `call`, with a ticket
+/// where the breaker records its outcome, or refused with [`Rejected`](crate::Rejected).
+#[inline]
+fn respond<F, C>(
+    engine: &Engine,
+    admit: Admit,
+    call: impl FnOnce() -> F,
+    classify: C,
+) -> ResponseFuture<F, C> {
+    match admit {
+        Admit::Closed(word) => {
+            let ticket = engine.ticket(word);
+            ResponseFuture::called(call(), Some(ticket), classify)
+        }
+        Admit::Probe(mut ticket) => {
+            ticket.start();
+            ResponseFuture::called(call(), Some(ticket), classify)
+        }
+        Admit::Untracked => ResponseFuture::called(call(), None, classify),
+        // Half-open with every permit taken since `poll_ready` (`admit` itself never answers
+        // `Free`): a lost race, refused at once in every mode, as `call` cannot wait.
+        Admit::Free(_) => reject(engine, None, classify),
+        Admit::Reject(refusal) => reject(engine, refusal.retry_after, classify),
+    }
+}
+
+fn reject<F, C>(
+    engine: &Engine,
+    retry_after: Option<Duration>,
+    classify: C,
+) -> ResponseFuture<F, C> {
+    engine.state.emit_rejected(retry_after);
+    ResponseFuture::rejected(retry_after, classify)
 }

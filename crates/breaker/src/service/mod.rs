@@ -179,7 +179,50 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The hot path, closed: one read of the state word, here or in `call`.
+        let admitted = match self.admitted {
+            Some(Admitted::Ready(word)) => self.engine.is_current(word),
+            Some(Admitted::Reject) => false,
+            None => match self.engine.closed() {
+                Some(word) if !self.engine.is_stale() => {
+                    self.admitted = Some(Admitted::Ready(word));
+                    true
+                }
+                _ => false,
+            },
+        };
+        if admitted {
+            return self.inner.poll_ready(cx).map_err(Into::into);
+        }
+        self.poll_ready_slow(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        if let Some(Admitted::Ready(word)) = self.admitted {
+            if self.engine.still_closed(word) {
+                self.admitted = None;
+                let start = self.engine.started();
+                let future = self.inner.call(req);
+                // Made once the call is sent, so that the ticket goes straight into the future.
+                let ticket = self.engine.ticket(word, start);
+                return ResponseFuture::called(future, Some(ticket), self.classify.clone());
+            }
+        }
+        self.call_slow(req)
+    }
+}
+
+impl<S, C> Breaker<S, C> {
+    /// `poll_ready` off the hot path: after a transition, and in every state but closed.
+    #[inline(never)]
+    fn poll_ready_slow<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>
+    where
+        S: Service<Req>,
+        S::Error: Into<BoxError>,
+    {
         loop {
             match self.admitted {
                 // A transition since the admission (the breaker opened while the inner service
@@ -207,7 +250,15 @@ where
         }
     }
 
-    fn call(&mut self, req: Req) -> Self::Future {
+    /// `call` off the hot path: a call admitted in any state but closed, or after a
+    /// transition, or refused by `poll_ready`.
+    #[inline(never)]
+    fn call_slow<Req>(&mut self, req: Req) -> ResponseFuture<S::Future, C>
+    where
+        S: Service<Req>,
+        S::Error: Into<BoxError>,
+        C: Clone,
+    {
         let classify = self.classify.clone();
         let admit = match self.admitted.take() {
             Some(Admitted::Ready(word)) => self.engine.readmit(word),
@@ -251,8 +302,9 @@ fn respond<F, C>(
 ) -> ResponseFuture<F, C> {
     match admit {
         Admit::Closed(word) => {
-            let ticket = engine.ticket(word);
-            ResponseFuture::called(call(), Some(ticket), classify)
+            let start = engine.started();
+            let future = call();
+            ResponseFuture::called(future, Some(engine.ticket(word, start)), classify)
         }
         Admit::Probe(mut ticket) => {
             ticket.start();

@@ -37,6 +37,7 @@ pub(crate) struct Core {
 
 /// How many lanes an engine has: enough that the threads of a busy process rarely share one.
 const LANES: usize = 8;
+const _: () = assert!(LANES.is_power_of_two());
 
 /// One of an engine's reference counts. A call's ticket keeps the engine alive through the lane
 /// of its thread, so threads calling at once touch different cache lines, not one shared count.
@@ -74,7 +75,7 @@ fn lane_index() -> usize {
 /// The engine in use: its [`Core`], and the lanes through which calls hold it.
 pub(crate) struct Engine {
     core: Arc<Core>,
-    lanes: Box<[Arc<Lane>]>,
+    lanes: [Arc<Lane>; LANES],
     /// The core's state and version again, one pointer closer to the service's hot path.
     shortcut: Arc<State>,
     version: u64,
@@ -91,9 +92,7 @@ impl Deref for Engine {
 impl Engine {
     pub(super) fn new(state: Arc<State>, config: BreakerConfig, version: u64) -> Self {
         let core = Arc::new(Core::new(state.clone(), config, version));
-        let lanes = (0..LANES)
-            .map(|_| Arc::new(Lane { core: core.clone() }))
-            .collect();
+        let lanes = std::array::from_fn(|_| Arc::new(Lane { core: core.clone() }));
         Self {
             core,
             lanes,
@@ -122,15 +121,15 @@ impl Engine {
 
     #[inline]
     fn lane(&self) -> Arc<Lane> {
-        self.lanes[lane_index()].clone()
+        // The mask spares a bounds check: `lane_index` is below `LANES`, a power of two.
+        self.lanes[lane_index() & (LANES - 1)].clone()
     }
 
-    /// The ticket of a call admitted in the closed-like state `word`, sent now.
-    #[inline]
-    pub(crate) fn ticket(&self, word: u64) -> Ticket {
-        let mut ticket = Ticket::new(self.lane(), word, false);
-        ticket.start();
-        ticket
+    /// The ticket of a call admitted in the closed-like state `word` and sent at `start`, as
+    /// [`Core::started`] gave it.
+    #[inline(always)]
+    pub(crate) fn ticket(&self, word: u64, start: u64) -> Ticket {
+        Ticket::new(self.lane(), word, start)
     }
 
     /// Decides whether a call may go ahead, taking a half-open permit if it is a probe. With a
@@ -141,21 +140,28 @@ impl Engine {
         self.decide(waker, true)
     }
 
+    /// The state word, if the breaker is plainly closed: the one test the hot path makes.
+    #[inline(always)]
+    pub(crate) fn closed(&self) -> Option<u64> {
+        let word = self.shortcut.word.load(Acquire);
+        (state_of(word) == CLOSED).then_some(word)
+    }
+
+    /// Whether the breaker is still plainly closed in the state word `word` that admitted a
+    /// call: no transition since.
+    #[inline(always)]
+    pub(crate) fn still_closed(&self, word: u64) -> bool {
+        state_of(word) == CLOSED && self.is_current(word)
+    }
+
     /// What `poll_ready` asks: would a call be admitted now? Nothing is reserved: half-open
     /// answers `Ok` while a probe permit is free, and the permit is taken by [`admit`]
     /// (or [`readmit`]) when the call is sent. Returns the state word seen.
     ///
     /// [`admit`]: Self::admit
     /// [`readmit`]: Self::readmit
-    #[inline]
     pub(crate) fn check(&self, waker: &Waker) -> Result<u64, Refusal> {
-        // `decide` starts with the same test; answering closed here, before its `Admit` is
-        // built and matched, saves the hot path a few instructions (callgrind: 342 against 349
-        // per closed call).
         let word = self.shortcut.word.load(Acquire);
-        if state_of(word) == CLOSED {
-            return Ok(word);
-        }
         match self.decide(Some(waker), false) {
             Admit::Closed(w) | Admit::Free(w) => Ok(w),
             // Disabled (or, unreachable without a permit taken, a probe): `readmit` decides
@@ -168,7 +174,6 @@ impl Engine {
     /// The admission of a call whose `poll_ready` saw the state word `word`: kept if the word is
     /// unchanged and closed-like (or disabled), decided afresh otherwise — after a transition, or
     /// in half-open, where the probe permit is taken now.
-    #[inline]
     pub(crate) fn readmit(&self, word: u64) -> Admit {
         let now = self.shortcut.word.load(Acquire);
         if now == word {
@@ -250,7 +255,7 @@ impl Engine {
                             break Admit::Free(word);
                         }
                         slow.in_flight += 1;
-                        break Admit::Probe(Ticket::new(self.lane(), word, true));
+                        break Admit::Probe(Ticket::new(self.lane(), word, 0));
                     }
                     (None, deadline)
                 }
@@ -299,6 +304,17 @@ impl Core {
             timing,
             config,
             state,
+        }
+    }
+
+    /// When a call is sent now, as its ticket keeps it: nanoseconds since the epoch plus one,
+    /// or 0 when calls are not timed. Plain integers keep the ticket small on the hot path.
+    #[inline(always)]
+    pub(crate) fn started(&self) -> u64 {
+        if self.timing {
+            self.state.nanos(Instant::now()).saturating_add(1)
+        } else {
+            0
         }
     }
 
@@ -370,8 +386,39 @@ impl Core {
     }
 
     /// Records a finished call admitted by `ticket`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn finish(&self, ticket: &Ticket, outcome: Outcome) {
+        // The hot path: a closed call that succeeded, untimed (so no hook, slow-call threshold
+        // or time window either). Anything else takes the general path, out of line.
+        if !self.timing && state_of(ticket.word) == CLOSED && matches!(outcome, Outcome::Success) {
+            self.closed_success(ticket.word);
+        } else {
+            self.finish_general(ticket, outcome);
+        }
+    }
+
+    /// What [`closed_done`](Self::closed_done) does for an untimed success in the plainly closed
+    /// state `word`.
+    #[inline(always)]
+    fn closed_success(&self, word: u64) {
+        debug_assert!(self.time.is_none(), "a time window makes calls timed");
+        let state = &*self.state;
+        if state.word.load(Acquire) != word {
+            return;
+        }
+        if state.consecutive.load(Relaxed) != 0 {
+            state.consecutive.store(0, Relaxed);
+        }
+        if let Some(c) = &self.count {
+            c.record(Sample {
+                failed: false,
+                slow: false,
+            });
+        }
+    }
+
+    #[inline(never)]
+    fn finish_general(&self, ticket: &Ticket, outcome: Outcome) {
         let end = if self.timing {
             self.state.nanos(Instant::now())
         } else {
@@ -381,14 +428,13 @@ impl Core {
         self.state
             .emit(|| EventKind::BreakerCall { outcome, duration });
         let slow = self.slow_threshold.is_some_and(|t| duration > t);
-        if ticket.probe {
+        if ticket.probe() {
             self.probe_done(ticket.word, Some(outcome), slow);
         } else {
             self.closed_done(ticket.word, outcome, slow, end);
         }
     }
 
-    #[inline]
     fn closed_done(&self, word: u64, outcome: Outcome, slow: bool, at: u64) {
         let state = &*self.state;
         if state.word.load(Acquire) != word {

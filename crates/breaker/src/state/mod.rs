@@ -38,7 +38,7 @@ const METRICS_ONLY: u64 = 6;
 const STATE_BITS: u32 = 3;
 const STATE_MASK: u64 = (1 << STATE_BITS) - 1;
 
-fn state_of(word: u64) -> u64 {
+const fn state_of(word: u64) -> u64 {
     word & STATE_MASK
 }
 

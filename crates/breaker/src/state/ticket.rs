@@ -8,6 +8,7 @@ use bulwark_policy::{EventKind, Outcome};
 use tokio::time::Instant;
 
 use super::engine::Lane;
+use super::{state_of, HALF_OPEN, METRICS_ONLY};
 
 /// What admission decided.
 pub(crate) enum Admit {
@@ -37,33 +38,37 @@ pub(crate) struct Refusal {
 
 /// An admitted call. Finishing it records its outcome; dropping it unfinished counts as a
 /// cancellation, which records nothing and gives a probe's permit back.
+///
+/// Three words and nothing else, so that moving the future that holds it is plain word copies.
 pub(crate) struct Ticket {
     lane: Arc<Lane>,
+    /// The state word that admitted the call: a probe's is half-open. [`FINISHED`] once the
+    /// outcome is recorded.
     pub(super) word: u64,
-    /// When the call was sent, in nanoseconds since the breaker's epoch, plus one; 0 when the
-    /// call is not timed. Plain integers keep the ticket small on the hot path.
+    /// When the call was sent, as [`Core::started`](super::engine::Core::started) gives it.
     start: u64,
-    pub(super) probe: bool,
-    done: bool,
 }
 
+/// A ticket's word once its outcome is recorded: no state word has all state bits set.
+const FINISHED: u64 = u64::MAX;
+const _: () = assert!(state_of(FINISHED) > METRICS_ONLY);
+
 impl Ticket {
-    pub(super) fn new(lane: Arc<Lane>, word: u64, probe: bool) -> Self {
-        Self {
-            lane,
-            word,
-            start: 0,
-            probe,
-            done: false,
-        }
+    #[inline(always)]
+    pub(super) fn new(lane: Arc<Lane>, word: u64, start: u64) -> Self {
+        Self { lane, word, start }
+    }
+
+    /// Whether the call is a half-open probe, holding a permit.
+    #[inline(always)]
+    pub(super) fn probe(&self) -> bool {
+        state_of(self.word) == HALF_OPEN
     }
 
     /// Marks the moment the call is sent.
     #[inline]
     pub(crate) fn start(&mut self) {
-        if self.lane.timing {
-            self.start = self.lane.state.nanos(Instant::now()).saturating_add(1);
-        }
+        self.start = self.lane.started();
     }
 
     /// How long the call ran until `end` (nanoseconds since the epoch); zero when untimed.
@@ -76,22 +81,30 @@ impl Ticket {
 
     /// Records the outcome, once. Finishing in place, rather than by value, spares the hot path
     /// a copy of the ticket.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(&mut self, outcome: Outcome) {
-        if self.done {
+        if self.word == FINISHED {
             return;
         }
         self.lane.finish(self, outcome);
         // Set only now: if a hook panics above, the drop still gives a probe's permit back.
-        self.done = true;
+        self.word = FINISHED;
     }
 }
 
 impl Drop for Ticket {
+    #[inline]
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if self.word != FINISHED {
+            self.cancel();
         }
+    }
+}
+
+impl Ticket {
+    /// The call ended unfinished.
+    #[cold]
+    fn cancel(&mut self) {
         if self.start != 0 && !std::thread::panicking() {
             let duration = self.elapsed(self.lane.state.nanos(Instant::now()));
             self.lane.state.emit(|| EventKind::BreakerCall {
@@ -99,7 +112,7 @@ impl Drop for Ticket {
                 duration,
             });
         }
-        if self.probe {
+        if self.probe() {
             self.lane.probe_done(self.word, None, false);
         }
     }
@@ -108,7 +121,7 @@ impl Drop for Ticket {
 impl fmt::Debug for Ticket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket")
-            .field("probe", &self.probe)
+            .field("probe", &self.probe())
             .finish()
     }
 }

@@ -291,8 +291,20 @@ impl RetryBudget {
         let now = Instant::now()
             .saturating_duration_since(self.start)
             .as_nanos() as u64;
-        let generation = now / self.slot_nanos;
         let seen = self.generation.load(Ordering::Acquire);
+        // Still in the generation already current, as nearly every call is: no division. (The
+        // product cannot overflow: a generation is at most `u64::MAX / slot_nanos`.)
+        if now.wrapping_sub(seen * self.slot_nanos) < self.slot_nanos {
+            return (seen % SLOTS as u64) as usize;
+        }
+        self.slot_at(now, seen)
+    }
+
+    /// The slot of the time `now` when it is not in the generation `seen`, advancing the
+    /// generation if `now` is past it.
+    #[cold]
+    fn slot_at(&self, now: u64, seen: u64) -> usize {
+        let generation = now / self.slot_nanos;
         if generation > seen {
             self.advance(seen, generation);
         }

@@ -1063,7 +1063,24 @@ fn main() {
         .filter(|r| matches!(r.role, Role::Ours { .. }) && !r.name.contains("block_on"))
         .map(|r| r.allocs)
         .sum();
+    let breaker_threads = contention
+        .iter()
+        .find(|c| c.name == "bulwark BreakerLayer (default)")
+        .map_or(f64::NAN, |c| c.two / c.one);
     let targets = [
+        Target {
+            what: "breaker closed: ≤10 ns over bare",
+            measured: format!(
+                "{:.1} ns",
+                closed.overhead("bulwark BreakerLayer (default)")
+            ),
+            met: closed.overhead("bulwark BreakerLayer (default)") <= 10.0,
+        },
+        Target {
+            what: "breaker: two threads on one breaker at least as fast as one",
+            measured: format!("{} of one thread's throughput", fmt_ratio(breaker_threads)),
+            met: breaker_threads >= 1.0,
+        },
         Target {
             what: "breaker closed: overhead ≥10× smaller than tower-resilience's",
             measured: format!("{} smaller", fmt_ratio(tr_over / breaker_over)),

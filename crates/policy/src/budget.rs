@@ -9,8 +9,7 @@ use crate::ConfigError;
 use atomic::{AtomicI64, AtomicU64};
 
 /// The budget's atomics: the standard library's, or loom's under `--cfg loom`, for the loom tests
-/// at the end of this file. (`loom` is declared nowhere else in this crate, hence the `allow`.)
-#[allow(unexpected_cfgs)]
+/// at the end of this file.
 mod atomic {
     #[cfg(not(loom))]
     pub(super) use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -506,73 +505,69 @@ mod tests {
 /// Every interleaving of racing withdrawals and of racing moves of the slot generation:
 /// `RUSTFLAGS="--cfg loom" cargo test -p bulwark-policy --release --lib loom` (the filter
 /// matters: the other tests cannot run on loom's atomics).
-#[cfg(test)]
-#[allow(unexpected_cfgs)]
-mod loom_checks {
-    #[cfg(loom)]
-    mod tests {
-        use super::super::*;
-        use loom::sync::Arc;
-        use loom::thread;
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
 
-        #[test]
-        fn racing_withdrawals_never_overspend() {
-            loom::model(|| {
-                // One token, and an hour-long TTL, so that no clock read moves the slots.
-                let budget = Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
-                budget.deposit();
-                let threads: Vec<_> = (0..2)
-                    .map(|_| {
-                        let b = budget.clone();
-                        thread::spawn(move || b.try_withdraw())
-                    })
-                    .collect();
-                let won = threads
-                    .into_iter()
-                    .map(|t| t.join().unwrap())
-                    .filter(|w| *w)
-                    .count();
-                assert_eq!(won, 1);
-                assert_eq!(budget.available(), 0);
-            });
-        }
+    #[test]
+    fn racing_withdrawals_never_overspend() {
+        loom::model(|| {
+            // One token, and an hour-long TTL, so that no clock read moves the slots.
+            let budget = Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
+            budget.deposit();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = budget.clone();
+                    thread::spawn(move || b.try_withdraw())
+                })
+                .collect();
+            let won = threads
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|w| *w)
+                .count();
+            assert_eq!(won, 1);
+            assert_eq!(budget.available(), 0);
+        });
+    }
 
-        #[test]
-        fn a_deposit_racing_a_withdrawal_is_counted_once() {
-            loom::model(|| {
-                let budget = Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
-                let b = budget.clone();
-                let depositor = thread::spawn(move || b.deposit());
-                let b = budget.clone();
-                let withdrawer = thread::spawn(move || b.try_withdraw());
-                depositor.join().unwrap();
-                let took = withdrawer.join().unwrap();
-                assert_eq!(budget.available(), if took { 0 } else { 1 });
-            });
-        }
+    #[test]
+    fn a_deposit_racing_a_withdrawal_is_counted_once() {
+        loom::model(|| {
+            let budget = Arc::new(RetryBudget::new(Duration::from_secs(3600), 0, 1.0).unwrap());
+            let b = budget.clone();
+            let depositor = thread::spawn(move || b.deposit());
+            let b = budget.clone();
+            let withdrawer = thread::spawn(move || b.try_withdraw());
+            depositor.join().unwrap();
+            let took = withdrawer.join().unwrap();
+            assert_eq!(budget.available(), if took { 0 } else { 1 });
+        });
+    }
 
-        #[test]
-        fn racing_moves_of_the_generation_end_at_the_newest() {
-            loom::model(|| {
-                let budget = Arc::new(RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap());
-                let b = budget.clone();
-                // Both read generation 0; one's clock says slot 6, the other's slot 7, and the
-                // latter deposits in slot 7 once it has moved the generation.
-                let six = thread::spawn(move || b.advance(0, 6));
-                let b = budget.clone();
-                let seven = thread::spawn(move || {
-                    b.advance(0, 7);
-                    b.slots[7].fetch_add(SCALE, Ordering::Relaxed);
-                });
-                six.join().unwrap();
-                seven.join().unwrap();
-                assert_eq!(budget.generation.load(Ordering::Acquire), 7);
-                assert_eq!(
-                    budget.slots[7].load(Ordering::Acquire),
-                    SCALE,
-                    "the deposit was kept"
-                );
+    #[test]
+    fn racing_moves_of_the_generation_end_at_the_newest() {
+        loom::model(|| {
+            let budget = Arc::new(RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap());
+            let b = budget.clone();
+            // Both read generation 0; one's clock says slot 6, the other's slot 7, and the
+            // latter deposits in slot 7 once it has moved the generation.
+            let six = thread::spawn(move || b.advance(0, 6));
+            let b = budget.clone();
+            let seven = thread::spawn(move || {
+                b.advance(0, 7);
+                b.slots[7].fetch_add(SCALE, Ordering::Relaxed);
             });
-        }
+            six.join().unwrap();
+            seven.join().unwrap();
+            assert_eq!(budget.generation.load(Ordering::Acquire), 7);
+            assert_eq!(
+                budget.slots[7].load(Ordering::Acquire),
+                SCALE,
+                "the deposit was kept"
+            );
+        });
     }
 }

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use bulwark_policy::RetryBudget;
+use bulwark_test_support::fuzz::paused_runtime;
 use proptest::prelude::*;
 
 /// Millionths of a retry, as the docs say tokens are counted.
@@ -111,12 +112,7 @@ fn percents() -> impl Strategy<Value = f64> {
 }
 
 fn check(ttl_ms: u64, floor: u32, percent: f64, ops: &[Op]) -> Result<(), TestCaseError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    paused_runtime().block_on(async {
         let ttl = Duration::from_millis(ttl_ms);
         let budget = RetryBudget::new(ttl, floor, percent).unwrap();
         let mut model = Model::new(ttl, floor, percent);

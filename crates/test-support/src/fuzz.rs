@@ -274,6 +274,25 @@ pub fn read<T: DeserializeOwned>(input: &str) -> Result<Option<T>, TestCaseError
     }
 }
 
+/// Asserts that `input` is refused as a `T`, with an error message that contains `words`.
+///
+/// ```
+/// bulwark_test_support::fuzz::assert_refused::<u8>("300", "expected u8");
+/// ```
+///
+/// # Panics
+///
+/// If `input` is read, or the message does not contain `words`.
+pub fn assert_refused<T: DeserializeOwned>(input: &str, words: &str) {
+    match serde_json::from_str::<T>(input) {
+        Ok(_) => panic!("{input}: read, but should be refused"),
+        Err(err) => {
+            let err = err.to_string();
+            assert!(err.contains(words), "{input}: {err}");
+        }
+    }
+}
+
 /// How many of `count` values of `structured`, written as JSON, `reads` accepts. The values
 /// come from a deterministic runner: the same on every run.
 ///

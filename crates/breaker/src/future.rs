@@ -63,9 +63,7 @@ impl<F, C> ResponseFuture<F, C> {
             classify,
         }
     }
-}
 
-impl<F, C> ResponseFuture<F, C> {
     /// The inner service failed when asked for readiness in `call`.
     pub(crate) fn failed(error: BoxError, classify: C) -> Self {
         Self {

@@ -21,8 +21,8 @@ use crate::state::{Admit, Engine, Refusal, Shared};
 enum Admitted {
     /// The breaker let calls through in this state word (closed, or half-open with a probe
     /// permit free, or disabled), and the inner service was asked for readiness. Nothing is
-    /// reserved: `call` keeps the admission only if the word is unchanged and closed-like, and
-    /// otherwise decides again, taking a probe permit in half-open.
+    /// reserved: `call` sends the call at once only if the word is unchanged and closed, and
+    /// otherwise asks the breaker again, taking a probe permit in half-open.
     Ready(u64),
     /// Fail-fast refusal. The inner service was not polled; `call` asks the breaker again, so
     /// the refusal it answers with is up to date.
@@ -260,33 +260,32 @@ impl<S, C> Breaker<S, C> {
         C: Clone,
     {
         let classify = self.classify.clone();
-        let admit = match self.admitted.take() {
-            Some(Admitted::Ready(word)) => self.engine.readmit(word),
-            Some(Admitted::Reject) => {
-                // The breaker may have let calls through again since `poll_ready`: ask it again.
-                // The inner service was not polled while the breaker refused, so it is asked
-                // once now, without waiting; if it is not ready, the call is refused after all.
-                match self.engine.admit(None) {
-                    Admit::Reject(refusal) => Admit::Reject(refusal),
-                    admit => {
-                        let mut cx = Context::from_waker(Waker::noop());
-                        match self.inner.poll_ready(&mut cx) {
-                            Poll::Ready(Ok(())) => admit,
-                            Poll::Ready(Err(e)) => {
-                                return ResponseFuture::failed(e.into(), classify)
-                            }
-                            // Dropping the admission gives a probe's permit back. The open
-                            // period seen in `poll_ready` is over, so the refusal names no wait.
-                            Poll::Pending => Admit::Reject(Refusal {
-                                retry_after: None,
-                                wait: None,
-                            }),
-                        }
-                    }
-                }
-            }
+        let refused = match self.admitted.take() {
+            Some(Admitted::Ready(_)) => false,
+            Some(Admitted::Reject) => true,
             None => panic!("Breaker::call before poll_ready returned Ready"),
         };
+        // Decided afresh: the word `poll_ready` saw may be out of date, and a probe permit is
+        // taken only now.
+        let mut admit = self.engine.admit(None);
+        if refused && !matches!(admit, Admit::Reject(_)) {
+            // The breaker let calls through again since `poll_ready` refused. The inner service
+            // was not polled while the breaker refused, so it is asked once now, without
+            // waiting; if it is not ready, the call is refused after all.
+            let mut cx = Context::from_waker(Waker::noop());
+            match self.inner.poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return ResponseFuture::failed(e.into(), classify),
+                // Dropping the admission gives a probe's permit back. The open period seen in
+                // `poll_ready` is over, so the refusal names no wait.
+                Poll::Pending => {
+                    admit = Admit::Reject(Refusal {
+                        retry_after: None,
+                        wait: None,
+                    })
+                }
+            }
+        }
         respond(&self.engine, admit, || self.inner.call(req), classify)
     }
 }
@@ -311,9 +310,8 @@ fn respond<F, C>(
             ResponseFuture::called(call(), Some(ticket), classify)
         }
         Admit::Untracked => ResponseFuture::called(call(), None, classify),
-        // Half-open with every permit taken since `poll_ready` (`admit` itself never answers
-        // `Free`): a lost race, refused at once in every mode, as `call` cannot wait.
-        Admit::Free(_) => reject(engine, None, classify),
+        // Refused, in every mode, as `call` cannot wait: this includes a half-open breaker whose
+        // permits were all taken since `poll_ready`, refused with no wait to name.
         Admit::Reject(refusal) => reject(engine, refusal.retry_after, classify),
     }
 }

@@ -137,7 +137,7 @@ impl Engine {
     /// transition or freed permit.
     #[inline]
     pub(crate) fn admit(&self, waker: Option<&Waker>) -> Admit {
-        self.decide(waker, true)
+        self.decide(waker)
     }
 
     /// The state word, if the breaker is plainly closed: the one test the hot path makes.
@@ -155,48 +155,25 @@ impl Engine {
     }
 
     /// What `poll_ready` asks: would a call be admitted now? Nothing is reserved: half-open
-    /// answers `Ok` while a probe permit is free, and the permit is taken by [`admit`]
-    /// (or [`readmit`]) when the call is sent. Returns the state word seen.
+    /// answers `Ok` while a probe permit is free, and the permit is taken by [`admit`] when the
+    /// call is sent. Returns the state word seen.
     ///
     /// [`admit`]: Self::admit
-    /// [`readmit`]: Self::readmit
     pub(crate) fn check(&self, waker: &Waker) -> Result<u64, Refusal> {
-        let word = self.shortcut.word.load(Acquire);
-        match self.decide(Some(waker), false) {
-            Admit::Closed(w) | Admit::Free(w) => Ok(w),
-            // Disabled (or, unreachable without a permit taken, a probe): `readmit` decides
-            // again in `call`.
-            Admit::Untracked | Admit::Probe(_) => Ok(word),
-            Admit::Reject(refusal) => Err(refusal),
-        }
-    }
-
-    /// The admission of a call whose `poll_ready` saw the state word `word`: kept if the word is
-    /// unchanged and closed-like (or disabled), decided afresh otherwise — after a transition, or
-    /// in half-open, where the probe permit is taken now.
-    pub(crate) fn readmit(&self, word: u64) -> Admit {
-        let now = self.shortcut.word.load(Acquire);
-        if now == word {
-            match state_of(word) {
-                CLOSED | FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
-                DISABLED => return Admit::Untracked,
-                _ => {}
-            }
-        }
-        self.admit(None)
+        self.decide(Some(waker))
     }
 
     #[inline]
-    fn decide(&self, waker: Option<&Waker>, take: bool) -> Admit {
+    fn decide<D: Decision>(&self, waker: Option<&Waker>) -> D {
         let state = &*self.shortcut;
         let word = state.word.load(Acquire);
         // Closed first and on its own: the one branch the hot path takes.
         if state_of(word) == CLOSED {
-            return Admit::Closed(word);
+            return D::closed(word);
         }
         match state_of(word) {
-            FORCED_CLOSED | METRICS_ONLY => return Admit::Closed(word),
-            DISABLED => return Admit::Untracked,
+            FORCED_CLOSED | METRICS_ONLY => return D::closed(word),
+            DISABLED => return D::untracked(word),
             OPEN if waker.is_none() || !state.backpressure.load(Relaxed) => {
                 let now = Instant::now();
                 let left = state
@@ -204,25 +181,25 @@ impl Engine {
                     .load(Acquire)
                     .saturating_sub(state.nanos(now));
                 if left > 0 {
-                    return Admit::Reject(Refusal {
+                    return D::refused(Refusal {
                         retry_after: Some(Duration::from_nanos(left)),
                         wait: None,
                     });
                 }
             }
             FORCED_OPEN if waker.is_none() || !state.backpressure.load(Relaxed) => {
-                return Admit::Reject(Refusal {
+                return D::refused(Refusal {
                     retry_after: None,
                     wait: None,
                 });
             }
             _ => {}
         }
-        self.admit_slow(waker, take)
+        self.admit_slow(waker)
     }
 
     #[cold]
-    fn admit_slow(&self, waker: Option<&Waker>, take: bool) -> Admit {
+    fn admit_slow<D: Decision>(&self, waker: Option<&Waker>) -> D {
         let state = &*self.state;
         let now = Instant::now();
         let mut report = Report::default();
@@ -251,17 +228,13 @@ impl Engine {
                         continue;
                     }
                     if slow.in_flight < slow.probes {
-                        if !take {
-                            break Admit::Free(word);
-                        }
-                        slow.in_flight += 1;
-                        break Admit::Probe(Ticket::new(self.lane(), word, 0));
+                        break D::probe(self, &mut slow, word);
                     }
                     (None, deadline)
                 }
                 FORCED_OPEN => (None, None),
-                DISABLED => break Admit::Untracked,
-                _ => break Admit::Closed(word),
+                DISABLED => break D::untracked(word),
+                _ => break D::closed(word),
             };
             let wait = match waker {
                 Some(w) if state.backpressure.load(Relaxed) => {
@@ -272,11 +245,70 @@ impl Engine {
                 }
                 _ => None,
             };
-            break Admit::Reject(Refusal { retry_after, wait });
+            break D::refused(Refusal { retry_after, wait });
         };
         drop(slow);
         report.send(state);
         admit
+    }
+}
+
+/// What a decision answers, by who asks. A call being sent gets an [`Admit`], which takes a
+/// half-open probe permit; `poll_ready`'s [`Engine::check`] gets the state word that lets calls
+/// through, or the refusal, and takes nothing.
+trait Decision {
+    /// Go ahead in the closed-like state `word`.
+    fn closed(word: u64) -> Self;
+    /// Go ahead in the disabled state `word`.
+    fn untracked(word: u64) -> Self;
+    /// Half-open in `word`, with a probe permit free in `slow`, the locked slow-path state.
+    fn probe(engine: &Engine, slow: &mut Slow, word: u64) -> Self;
+    /// Refused.
+    fn refused(refusal: Refusal) -> Self;
+}
+
+impl Decision for Admit {
+    #[inline(always)]
+    fn closed(word: u64) -> Self {
+        Admit::Closed(word)
+    }
+
+    #[inline(always)]
+    fn untracked(_: u64) -> Self {
+        Admit::Untracked
+    }
+
+    /// Takes the permit.
+    fn probe(engine: &Engine, slow: &mut Slow, word: u64) -> Self {
+        slow.in_flight += 1;
+        Admit::Probe(Ticket::new(engine.lane(), word, 0))
+    }
+
+    #[inline(always)]
+    fn refused(refusal: Refusal) -> Self {
+        Admit::Reject(refusal)
+    }
+}
+
+impl Decision for Result<u64, Refusal> {
+    #[inline(always)]
+    fn closed(word: u64) -> Self {
+        Ok(word)
+    }
+
+    #[inline(always)]
+    fn untracked(word: u64) -> Self {
+        Ok(word)
+    }
+
+    /// Leaves the permit free: `admit` takes it when the call is sent.
+    fn probe(_: &Engine, _: &mut Slow, word: u64) -> Self {
+        Ok(word)
+    }
+
+    #[inline(always)]
+    fn refused(refusal: Refusal) -> Self {
+        Err(refusal)
     }
 }
 

@@ -17,11 +17,6 @@ pub(crate) enum Admit {
     Closed(u64),
     /// Go ahead as a half-open probe, holding a permit.
     Probe(Ticket),
-    /// Only from [`Engine::check`]: half-open in the state word given, with a probe permit
-    /// free, which is not taken.
-    ///
-    /// [`Engine::check`]: super::Engine::check
-    Free(u64),
     /// Go ahead; the breaker is disabled and records nothing.
     Untracked,
     /// Refused.

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::task::{Context, Poll};
 
 use bulwark_policy::ConfigError;
-use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::uri::{Authority, Parts, PathAndQuery, Scheme, Uri};
 use tower_service::Service;
 
 /// Where an endpoint sends its requests: a scheme (`http` or `https`) and an authority
@@ -81,10 +81,7 @@ impl Upstream {
         if authority.as_str().contains('@') {
             return Err(invalid("user information is not allowed"));
         }
-        if parts
-            .path_and_query
-            .is_some_and(|pq| pq.as_str() != "/" && !pq.as_str().is_empty())
-        {
+        if parts.path_and_query.is_some_and(|pq| pq.as_str() != "/") {
             return Err(invalid("a path or query is not allowed"));
         }
         Ok(Self { scheme, authority })
@@ -120,16 +117,19 @@ impl Upstream {
     /// assert_eq!(upstream.rewrite(&"/".parse().unwrap()), "http://10.0.0.2:80/");
     /// ```
     pub fn rewrite(&self, uri: &Uri) -> Uri {
-        let path_and_query = uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        let mut parts = http::uri::Parts::default();
+        self.rewrite_parts(uri.clone().into_parts())
+    }
+
+    /// `parts` with this scheme and authority, and `/` for a missing path. Moves the path
+    /// and query rather than cloning them: cloning a path parsed from a string promotes its
+    /// bytes to shared storage, which allocates.
+    fn rewrite_parts(&self, mut parts: Parts) -> Uri {
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        // A scheme, an authority and a path always make a valid absolute URI.
-        Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+        parts
+            .path_and_query
+            .get_or_insert_with(|| PathAndQuery::from_static("/"));
+        Uri::from_parts(parts).expect("a scheme, an authority and a path make a valid URI")
     }
 }
 
@@ -246,7 +246,9 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        *req.uri_mut() = self.upstream.rewrite(req.uri());
+        // `Uri::default()` is a static `/`: taking the URI out costs nothing.
+        let parts = std::mem::take(req.uri_mut()).into_parts();
+        *req.uri_mut() = self.upstream.rewrite_parts(parts);
         self.inner.call(req)
     }
 }
@@ -317,7 +319,7 @@ where
 mod tests {
     use std::convert::Infallible;
 
-    use tower::{service_fn, ServiceExt};
+    use tower::{service_fn, Service, ServiceExt};
 
     use super::*;
 
@@ -357,5 +359,26 @@ mod tests {
         assert_eq!(sent.uri(), "https://b:2/x/y?z=1");
         assert_eq!(sent.method(), http::Method::POST);
         assert_eq!(sent.headers()["host"], "a:1");
+    }
+
+    #[tokio::test]
+    async fn path_only_and_authority_only_requests_are_rewritten() {
+        let mut endpoint = SetAuthority::new(
+            service_fn(|req: http::Request<()>| async move { Ok::<_, Infallible>(req) }),
+            Upstream::parse("b:2").unwrap(),
+        );
+        for (uri, want) in [
+            ("/health", "http://b:2/health"),
+            ("/x?y=1", "http://b:2/x?y=1"),
+            ("/", "http://b:2/"),
+            ("a:1", "http://b:2/"),
+            ("http://a:1", "http://b:2/"),
+        ] {
+            let req = http::Request::get(uri).body(()).unwrap();
+            let sent = endpoint.ready().await.unwrap().call(req).await.unwrap();
+            assert_eq!(sent.uri().to_string(), want, "{uri:?}");
+            let upstream = endpoint.upstream();
+            assert_eq!(upstream.rewrite(&uri.parse().unwrap()), sent.uri().clone());
+        }
     }
 }

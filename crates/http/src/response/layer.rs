@@ -1,5 +1,7 @@
 //! `ErrorResponseLayer` and the statuses it answers with.
 
+use std::fmt;
+
 use bulwark_policy::{classify_error, BoxError, ConfigError, Failure, FailureKind};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -133,14 +135,49 @@ impl ErrorResponseLayer {
     /// assert_eq!(res.status(), 504);
     /// ```
     pub fn response_for<B: Default>(&self, err: &BoxError) -> http::Response<B> {
-        let failure = classify_error(err);
+        self.respond(classify_error(err), err)
+    }
+
+    /// The response for a `failure` found without an error, such as a request that a load
+    /// shedder refused, with `message` as its gRPC `grpc-message`. The statuses are those of
+    /// [`response_for`](Self::response_for); a [`FailureKind::Overloaded`] is answered with
+    /// 503 (gRPC: 14 UNAVAILABLE). The response's extensions hold `failure`.
+    ///
+    /// ```
+    /// use bulwark_policy::{Failure, FailureKind};
+    /// use bulwark_http::ErrorResponseLayer;
+    ///
+    /// let shed = Failure::new(FailureKind::Overloaded).retryable(true);
+    /// let res: http::Response<()> = ErrorResponseLayer::new().response_for_failure(shed, "server overloaded");
+    /// assert_eq!(res.status(), 503);
+    /// assert_eq!(res.extensions().get::<Failure>(), Some(&shed));
+    ///
+    /// let res: http::Response<()> = ErrorResponseLayer::grpc().response_for_failure(shed, "server overloaded");
+    /// assert_eq!(res.status(), 200);
+    /// assert_eq!(res.headers()["grpc-status"], "14");
+    /// assert_eq!(res.headers()["grpc-message"], "server overloaded");
+    /// ```
+    pub fn response_for_failure<B: Default>(
+        &self,
+        failure: Failure,
+        message: &str,
+    ) -> http::Response<B> {
+        self.respond(failure, &message)
+    }
+
+    fn respond<B: Default>(
+        &self,
+        failure: Failure,
+        message: &dyn fmt::Display,
+    ) -> http::Response<B> {
         if self.grpc {
-            return grpc_response(failure, err);
+            return grpc_response(failure, message);
         }
         let status = match failure.kind {
             FailureKind::Rejected => self.rejected,
             FailureKind::Timeout => self.elapsed,
             FailureKind::NoEndpoint => self.no_endpoint,
+            FailureKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             _ => self.other,
         };
         let mut res = http::Response::new(B::default());
@@ -156,9 +193,11 @@ impl ErrorResponseLayer {
     }
 }
 
-fn grpc_response<B: Default>(failure: Failure, err: &BoxError) -> http::Response<B> {
+fn grpc_response<B: Default>(failure: Failure, message: &dyn fmt::Display) -> http::Response<B> {
     let code = match failure.kind {
-        FailureKind::Rejected | FailureKind::NoEndpoint => Code::Unavailable,
+        FailureKind::Rejected | FailureKind::NoEndpoint | FailureKind::Overloaded => {
+            Code::Unavailable
+        }
         FailureKind::Timeout => Code::DeadlineExceeded,
         _ => Code::Unknown,
     };
@@ -167,7 +206,7 @@ fn grpc_response<B: Default>(failure: Failure, err: &BoxError) -> http::Response
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code as u8)));
     if code != Code::Unknown {
-        if let Ok(message) = HeaderValue::try_from(percent_encode(&err.to_string())) {
+        if let Ok(message) = HeaderValue::try_from(percent_encode(&message.to_string())) {
             headers.insert(GRPC_MESSAGE, message);
         }
     }

@@ -8,9 +8,6 @@
 //! exactly as its grammar says. 10,000 inputs per parser in the default run, a million behind
 //! `#[ignore]`.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bulwark_http::{
@@ -19,7 +16,7 @@ use bulwark_http::{
 };
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
-use tower::{service_fn, Layer, Service};
+use tower::{service_fn, Layer};
 
 /// Digits as the grammar reads them: saturating at `u64::MAX`.
 fn digits_value(digits: &str) -> u64 {
@@ -177,10 +174,7 @@ fn check_grpc_timeout(bytes: &[u8], max: Duration) -> Result<(), TestCaseError> 
         .header(GRPC_TIMEOUT, value)
         .body(())
         .unwrap();
-    let fut = pin!(svc.call(req));
-    let Poll::Ready(Ok(deadline)) = fut.poll(&mut Context::from_waker(Waker::noop())) else {
-        return Err(TestCaseError::fail("the inner service answers at once"));
-    };
+    let Ok(deadline) = bulwark_test_support::call_once(&mut svc, req);
     prop_assert_eq!(deadline.is_some(), got.is_some());
     if let Some(deadline) = deadline {
         prop_assert!(

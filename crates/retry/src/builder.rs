@@ -231,6 +231,43 @@ impl<C, D, R, P> RetryBuilder<C, D, R, P> {
         self
     }
 
+    /// Reports to an already shared hook, so that several layers report through one `Arc`
+    /// instead of wrapping it again. Replaces any [`hook`](Self::hook) set before.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use bulwark_policy::{Event, EventKind, FnHook, IgnoreDeadline, SharedHook};
+    /// use bulwark_retry::RetryLayer;
+    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let retries = Arc::new(AtomicU32::new(0));
+    /// let counter = retries.clone();
+    /// let hook = SharedHook::new(FnHook::new(move |e: &Event<'_>| {
+    ///     if matches!(e.kind(), EventKind::RetryAttempt { .. }) {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }));
+    ///
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let seen = calls.clone();
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(RetryLayer::builder().deadline(IgnoreDeadline).shared_hook(hook).build()?)
+    ///     .service(service_fn(move |n: u32| {
+    ///         let call = seen.fetch_add(1, Ordering::Relaxed);
+    ///         async move { if call == 0 { Err("unavailable") } else { Ok(n) } }
+    ///     }));
+    /// assert_eq!(svc.oneshot(7).await?, 7);
+    /// assert_eq!(retries.load(Ordering::Relaxed), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn shared_hook(mut self, hook: SharedHook) -> Self {
+        self.hook = hook;
+        self
+    }
+
     /// Seeds the jitter, for tests that pin the delays: the first request that retries draws
     /// from `Rng::new(seed)`, the n-th (counting from 0) from `Rng::new(seed + n)`. Default:
     /// each request draws from `Rng::from_entropy()`, made only when it first retries.

@@ -131,6 +131,40 @@ impl<A> TimeoutLayer<A> {
         self
     }
 
+    /// Reports to an already shared hook, so that several layers report through one `Arc`
+    /// instead of wrapping it again. Replaces any [`hook`](Self::hook) set before.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use bulwark_policy::{Event, EventKind, FnHook, SharedHook};
+    /// use bulwark_timeout::TimeoutLayer;
+    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let elapsed = Arc::new(AtomicU32::new(0));
+    /// let counter = elapsed.clone();
+    /// let hook = SharedHook::new(FnHook::new(move |e: &Event<'_>| {
+    ///     if matches!(e.kind(), EventKind::TimeoutElapsed { .. }) {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }));
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(TimeoutLayer::new(Duration::from_secs(1)).shared_hook(hook))
+    ///     .service(service_fn(|_: http::Request<()>| {
+    ///         std::future::pending::<Result<http::Response<()>, std::io::Error>>()
+    ///     }));
+    /// assert!(svc.oneshot(http::Request::new(())).await.is_err());
+    /// assert_eq!(elapsed.load(Ordering::Relaxed), 1);
+    /// # }
+    /// ```
+    pub fn shared_hook(mut self, hook: SharedHook) -> Self {
+        Arc::make_mut(&mut self.report).hook = hook;
+        self
+    }
+
     /// Chooses where requests carry their [`Deadline`](bulwark_policy::Deadline) and
     /// [`TimeoutOverride`](bulwark_policy::TimeoutOverride).
     ///

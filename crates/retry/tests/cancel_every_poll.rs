@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bulwark_policy::{Backoff, IgnoreDeadline, RetryBudget};
 use bulwark_retry::RetryLayer;
-use bulwark_test_support::cancel::{drive, Tracked, Upstream};
+use bulwark_test_support::cancel::{assert_no_copies, drive, Tracked, Upstream};
 use tower::{Layer, Service, ServiceExt};
 
 /// One scenario: a layer, an upstream, and what a finished call returns.
@@ -69,11 +69,7 @@ async fn check(case: &Case) {
 
         let calls = shared.calls();
         let charged = tokens - budget.available();
-        assert_eq!(
-            Arc::strong_count(&live),
-            1,
-            "a request copy outlived the future (stop {stop})"
-        );
+        assert_no_copies(&live, stop);
         shared.assert_idle("the upstream", stop);
         assert_eq!(
             Arc::strong_count(&budget),

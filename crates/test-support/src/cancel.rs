@@ -15,7 +15,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use bulwark_test_support::cancel::{drive, Tracked, Upstream};
+//! use bulwark_test_support::cancel::{assert_no_copies, drive, Tracked, Upstream};
 //! use tower_service::Service;
 //!
 //! # let rt = tokio::runtime::Builder::new_current_thread()
@@ -33,7 +33,7 @@
 //!         .await
 //!         .unwrap();
 //!     let (polls, out) = drive(upstream.call(Tracked(live.clone())), stop).await;
-//!     assert_eq!(Arc::strong_count(&live), 1, "a request copy outlived the future");
+//!     assert_no_copies(&live, stop);
 //!     shared.assert_idle("the upstream", stop);
 //!     if let Some(out) = out {
 //!         assert!(polls > 1);
@@ -75,6 +75,30 @@ pub const STEP: Duration = Duration::from_millis(5);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Tracked(pub Arc<()>);
+
+/// Asserts that no copy of a [`Tracked`] request made from `live` is left: the strong count
+/// is back to 1. `stop` names the poll after which the future was dropped.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use bulwark_test_support::cancel::{assert_no_copies, Tracked};
+///
+/// let live = Arc::new(());
+/// drop(Tracked(live.clone()));
+/// assert_no_copies(&live, 0);
+/// ```
+///
+/// # Panics
+///
+/// If a copy is still alive.
+pub fn assert_no_copies(live: &Arc<()>, stop: usize) {
+    assert_eq!(
+        Arc::strong_count(live),
+        1,
+        "a request copy outlived the future (stop {stop})"
+    );
+}
 
 /// The state an [`Upstream`] and its clones share: the permits, the calls made and the calls
 /// in flight.

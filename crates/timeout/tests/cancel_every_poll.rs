@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bulwark_policy::{Backoff, RetryBudget};
 use bulwark_retry::RetryLayer;
-use bulwark_test_support::cancel::{drive, Tracked, Upstream};
+use bulwark_test_support::cancel::{assert_no_copies, drive, Tracked, Upstream};
 use bulwark_timeout::{Elapsed, TimeoutLayer};
 use tower::{Layer, Service, ServiceExt};
 
@@ -34,11 +34,7 @@ where
         let (polls, out) = drive(svc.call(http::Request::new(Tracked(live.clone()))), stop).await;
         tokio::time::advance(Duration::from_millis(200)).await;
         let calls = shared.calls();
-        assert_eq!(
-            Arc::strong_count(&live),
-            1,
-            "a request copy outlived the future (stop {stop})"
-        );
+        assert_no_copies(&live, stop);
         shared.assert_idle("the upstream", stop);
         drop(svc);
         assert_eq!(

@@ -63,6 +63,12 @@ pub async fn start(svc: &mut Svc, mock: &mut Handle) -> (Fut, mock::SendResponse
 /// returns the rejection.
 pub fn rejected(svc: &mut Svc, mock: &mut Handle) -> Rejected {
     tokio_test::assert_ready_ok!(svc.poll_ready());
+    rejected_call(svc, mock)
+}
+
+/// [`rejected`] for a service already polled ready: asserts that its call is rejected at once
+/// without reaching the inner service, and returns the rejection.
+pub fn rejected_call(svc: &mut Svc, mock: &mut Handle) -> Rejected {
     let mut fut = task::spawn(svc.call("req"));
     let err = tokio_test::assert_ready_err!(fut.poll());
     tokio_test::assert_pending!(task::spawn(mock.next_request()).poll());

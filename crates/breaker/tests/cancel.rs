@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use bulwark_breaker::Breaker;
+use bulwark_breaker::{Breaker, Mode};
 use bulwark_policy::{BreakerState, ErrorsAsFailures};
 use support::*;
 use tokio::time::advance;
@@ -27,8 +27,14 @@ enum DropAt {
 }
 
 async fn abandon_a_probe(at: DropAt, backpressure: bool) {
-    let b = builder(1).consecutive_failures(1).half_open_probes(1);
-    let layer = if backpressure { b.backpressure() } else { b }
+    let layer = builder(1)
+        .consecutive_failures(1)
+        .half_open_probes(1)
+        .mode(if backpressure {
+            Mode::Backpressure
+        } else {
+            Mode::FailFast
+        })
         .build()
         .unwrap();
     let handle = layer.handle();

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use bulwark_breaker::{BreakerLayer, Rejected};
+use bulwark_breaker::{BreakerLayer, Mode, Rejected};
 use bulwark_policy::{BoxError, BreakerState};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
@@ -54,16 +54,16 @@ async fn a_clone_starts_unready() {
 /// An idle clone that was polled ready and never called (axum and tonic make such clones) must
 /// not keep the others out of half-open: `poll_ready` reserves no probe permit.
 async fn an_idle_ready_clone_holds_no_probe_permit(backpressure: bool) {
-    let builder = BreakerLayer::builder()
+    let layer = BreakerLayer::builder()
         .consecutive_failures(1)
-        .open_for(bulwark_policy::Backoff::constant(Duration::from_secs(1)));
-    let layer = if backpressure {
-        builder.backpressure()
-    } else {
-        builder
-    }
-    .build()
-    .unwrap();
+        .open_for(bulwark_policy::Backoff::constant(Duration::from_secs(1)))
+        .mode(if backpressure {
+            Mode::Backpressure
+        } else {
+            Mode::FailFast
+        })
+        .build()
+        .unwrap();
     let svc = layer.layer(service_fn(|fail: bool| async move {
         if fail {
             Err(BoxError::from("down"))

@@ -209,6 +209,43 @@ fn code(o: O) -> u8 {
     }
 }
 
+/// A call in flight: its future, the sender of its answer, and the model's ticket.
+type Held = (Fut, oneshot::Sender<u8>, (u64, bool));
+
+/// Calls `s`, already polled ready, and checks its admission against the model's. An admitted
+/// call is answered at once with `answer`, or left in `held` without one.
+fn call_and_check<S>(
+    s: &mut S,
+    model: &mut Model,
+    answer: Option<O>,
+    held: &mut Vec<Held>,
+) -> Result<(), TestCaseError>
+where
+    S: Service<oneshot::Receiver<u8>, Response = bool, Error = BoxError>,
+    S::Future: 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let mut fut: Fut = Box::pin(s.call(rx));
+    match (poll(&mut fut), model.admit()) {
+        (Poll::Ready(Err(e)), None) => prop_assert!(e.is::<Rejected>()),
+        (Poll::Pending, Some(ticket)) => match answer {
+            Some(o) => {
+                tx.send(code(o)).unwrap();
+                prop_assert!(poll(&mut fut).is_ready());
+                model.finish(ticket, Some(o));
+            }
+            None => held.push((fut, tx, ticket)),
+        },
+        (got, want) => prop_assert!(
+            false,
+            "admission: got {:?}, model {:?}",
+            got.is_pending(),
+            want
+        ),
+    }
+    Ok(())
+}
+
 async fn check(c: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut b = BreakerLayer::builder()
         .open_for(Backoff::constant(Duration::from_millis(c.open_ms)).jitter(Jitter::None))
@@ -248,7 +285,7 @@ async fn check(c: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
         in_flight: 0,
         successes: 0,
     };
-    let mut held: Vec<(Fut, oneshot::Sender<u8>, (u64, bool))> = Vec::new();
+    let mut held = Vec::new();
     let mut ready = Vec::new();
     let mut cx = Context::from_waker(Waker::noop());
 
@@ -257,27 +294,11 @@ async fn check(c: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Call(_) | Op::Start => {
                 let mut s = svc.clone();
                 prop_assert!(matches!(s.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-                let (tx, rx) = oneshot::channel();
-                let mut fut: Fut = Box::pin(s.call(rx));
-                let expected = model.admit();
-                match (poll(&mut fut), expected) {
-                    (Poll::Ready(Err(e)), None) => prop_assert!(e.is::<Rejected>()),
-                    (Poll::Pending, Some(ticket)) => {
-                        if let Op::Call(o) = op {
-                            tx.send(code(o)).unwrap();
-                            prop_assert!(poll(&mut fut).is_ready());
-                            model.finish(ticket, Some(o));
-                        } else {
-                            held.push((fut, tx, ticket));
-                        }
-                    }
-                    (got, want) => prop_assert!(
-                        false,
-                        "admission: got {:?}, model {:?}",
-                        got.is_pending(),
-                        want
-                    ),
-                }
+                let answer = match op {
+                    Op::Call(o) => Some(o),
+                    _ => None,
+                };
+                call_and_check(&mut s, &mut model, answer, &mut held)?;
             }
             Op::Finish(i, o) if !held.is_empty() => {
                 let (mut fut, tx, ticket) = held.remove(i % held.len());
@@ -298,22 +319,7 @@ async fn check(c: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::CallReady(i, o) if !ready.is_empty() => {
                 let mut s = ready.remove(i % ready.len());
-                let (tx, rx) = oneshot::channel();
-                let mut fut: Fut = Box::pin(s.call(rx));
-                match (poll(&mut fut), model.admit()) {
-                    (Poll::Ready(Err(e)), None) => prop_assert!(e.is::<Rejected>()),
-                    (Poll::Pending, Some(ticket)) => {
-                        tx.send(code(o)).unwrap();
-                        prop_assert!(poll(&mut fut).is_ready());
-                        model.finish(ticket, Some(o));
-                    }
-                    (got, want) => prop_assert!(
-                        false,
-                        "admission of a kept-ready clone: got {:?}, model {:?}",
-                        got.is_pending(),
-                        want
-                    ),
-                }
+                call_and_check(&mut s, &mut model, Some(o), &mut held)?;
             }
             Op::Finish(..) | Op::Drop(_) | Op::CallReady(..) => {}
             Op::Advance(ms) => {

@@ -2,26 +2,19 @@
 //! detection (which read the clock), and with a hook that keeps nothing.
 
 use std::convert::Infallible;
-use std::future::{ready, Future};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::future::ready;
 use std::time::Duration;
 
 use bulwark_breaker::BreakerLayer;
 use bulwark_policy::{Event, FnHook};
-use bulwark_test_support::allocations;
-use tower::{service_fn, Layer, Service};
+use bulwark_test_support::{allocations, call_once};
+use tower::{service_fn, Layer};
 
 bulwark_test_support::counting_allocator!();
 
 fn calls_allocate(layer: BreakerLayer) -> u64 {
     let mut svc = layer.layer(service_fn(|n: u64| ready(Ok::<_, Infallible>(n))));
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut once = |n: u64| {
-        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-        let fut = pin!(svc.call(n));
-        assert!(matches!(fut.poll(&mut cx), Poll::Ready(Ok(m)) if m == n));
-    };
+    let mut once = |n: u64| assert!(matches!(call_once(&mut svc, n), Ok(m) if m == n));
     // The first call may set up thread-locals (the clock); it is not the steady state.
     once(0);
     allocations(|| (1..=1000).for_each(&mut once))

@@ -1,13 +1,10 @@
 //! The success path allocates nothing, with every constructor and with a hook set.
 
-use std::future::{ready, Future as _, Ready};
-use std::pin::pin;
-use std::task::{Context, Poll};
+use std::future::{ready, Ready};
 
 use bulwark_fallback::FallbackLayer;
 use bulwark_policy::BoxError;
-use bulwark_test_support::{allocations, RecordingHook};
-use futures_util::task::noop_waker_ref;
+use bulwark_test_support::{allocations, call_once, RecordingHook};
 use tower::{service_fn, Layer, Service};
 
 bulwark_test_support::counting_allocator!();
@@ -24,15 +21,7 @@ where
     S: Service<u32, Response = u32>,
     S::Error: std::fmt::Debug,
 {
-    let mut cx = Context::from_waker(noop_waker_ref());
-    let mut once = || {
-        assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-        let fut = pin!(svc.call(41));
-        match fut.poll(&mut cx) {
-            Poll::Ready(result) => assert_eq!(result.unwrap(), 42),
-            Poll::Pending => panic!("the primary answers at once"),
-        }
-    };
+    let mut once = || assert_eq!(call_once(&mut svc, 41).unwrap(), 42);
     once();
     allocations(|| {
         for _ in 0..100 {

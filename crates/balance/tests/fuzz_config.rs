@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bulwark_balance::{BalanceLayer, OutlierDetection};
@@ -15,7 +14,7 @@ use bulwark_test_support::fuzz::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use support::{call, ep};
+use support::{call, ejected, failing, max_ejected};
 
 fn outlier_json() -> BoxedStrategy<Value> {
     const FIELDS: &[&str] = &[
@@ -56,27 +55,15 @@ fn check(input: &str) -> Result<(), TestCaseError> {
     prop_assert!((0.0..=100.0).contains(&percent));
     prop_assert!((0.0..=100.0).contains(&outlier.get_panic_threshold()));
     paused_runtime().block_on(async {
-        let endpoints: Vec<_> = ["a", "b", "c", "d"]
-            .into_iter()
-            .map(|k| {
-                let (e, c) = ep(k);
-                c.fail.store(true, Ordering::SeqCst);
-                (k, e)
-            })
-            .collect();
         let mut lb = BalanceLayer::builder()
             .outlier_detection(outlier)
             .seed(3)
             .build()
-            .endpoints(endpoints);
-        let most = if percent <= 0.0 {
-            0
-        } else {
-            ((4.0 * percent / 100.0).floor() as usize).max(1)
-        };
+            .endpoints(failing(&["a", "b", "c", "d"]));
+        let most = max_ejected(4, percent);
         for round in 0..40 {
             let _ = call(&mut lb, ()).await;
-            let ejected = lb.handle().endpoints().iter().filter(|e| e.ejected).count();
+            let ejected = ejected(&lb.handle());
             prop_assert!(ejected <= most, "{} ejected, at most {}", ejected, most);
             if round % 10 == 9 {
                 tokio::time::advance(Duration::from_secs(3600)).await;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bulwark_balance::{BalanceLayer, OutlierDetection, Strategy};
 use bulwark_policy::{BoxError, EventKind, Outcome};
+use bulwark_test_support::fuzz::paused_runtime;
 use bulwark_test_support::RecordingHook;
-use support::{call, ep, poll_once, ready_now};
+use support::{call, ejected, ep, failing, max_ejected, poll_once, ready_now};
 use tokio::time::advance;
 use tower::Service;
 
@@ -161,24 +162,15 @@ async fn no_more_than_the_maximum_percentage_is_ejected() {
         .panic_threshold(0.0)
         .build()
         .unwrap();
-    let eps: Vec<_> = ["a", "b", "c", "d"]
-        .into_iter()
-        .map(|k| {
-            let (e, ctl) = ep(k);
-            ctl.fail.store(true, Ordering::SeqCst);
-            (k, e)
-        })
-        .collect();
     let mut lb = BalanceLayer::builder()
         .strategy(Strategy::RoundRobin)
         .outlier_detection(outlier)
         .hook(hook.clone())
         .build()
-        .endpoints(eps);
+        .endpoints(failing(&["a", "b", "c", "d"]));
     run(&mut lb, 100).await;
     assert_eq!(ejections(&hook).len(), 2);
-    let ejected = lb.handle().endpoints().iter().filter(|e| e.ejected).count();
-    assert_eq!(ejected, 2);
+    assert_eq!(ejected(&lb.handle()), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -404,12 +396,7 @@ fn ejection_bound_holds(
 ) -> Result<(), proptest::test_runner::TestCaseError> {
     use proptest::prop_assert;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    paused_runtime().block_on(async {
         let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
         let mut controls = Vec::new();
         let eps: Vec<_> = names[..n]
@@ -433,12 +420,12 @@ fn ejection_bound_holds(
             .seed(1)
             .build()
             .endpoints(eps);
-        let bound = ((n as f64 * percent / 100.0).floor() as usize).max(1);
+        let bound = max_ejected(n, percent);
         for &(who, fail, wait_ms) in script {
             controls[who % n].fail.store(fail, Ordering::SeqCst);
             let _ = call(&mut lb, ()).await;
             advance(Duration::from_millis(wait_ms)).await;
-            let ejected = lb.handle().endpoints().iter().filter(|e| e.ejected).count();
+            let ejected = ejected(&lb.handle());
             prop_assert!(ejected <= bound, "{ejected} > {bound}");
         }
         // Once every ejection has run out, the next pick restores them all.

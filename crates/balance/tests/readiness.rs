@@ -3,11 +3,10 @@
 mod support;
 
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 
 use bulwark_balance::{Balance, BalanceLayer, NoEndpoint, Strategy};
 use bulwark_policy::EventKind;
-use bulwark_test_support::RecordingHook;
+use bulwark_test_support::{call_once, RecordingHook};
 use support::{call, ep, poll_once, ready_now};
 use tokio_test::{assert_pending, assert_ready_ok, task};
 use tower::Service;
@@ -23,11 +22,7 @@ async fn an_unready_endpoint_never_stalls_requests_others_can_take() {
     ]);
     for _ in 0..200 {
         // Ready at once every time: the stuck endpoint is parked, never waited on.
-        ready_now::<_, ()>(&mut lb);
-        let mut fut = lb.call(());
-        let Poll::Ready(Ok(name)) = poll_once(&mut fut) else {
-            panic!("a ready endpoint did not answer");
-        };
+        let name = call_once(&mut lb, ()).expect("a ready endpoint answers");
         assert_ne!(name, "stuck");
     }
     assert_eq!(stuck_ctl.calls(), 0);

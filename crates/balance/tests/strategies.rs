@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bulwark_balance::{BalanceLayer, PeakEwma, Strategy};
+use bulwark_test_support::call_once;
 use proptest::prelude::*;
 use support::{call, ep, poll_once, ready_now};
 use tower::{service_fn, Service};
@@ -197,11 +198,7 @@ fn weighted_counts(weights: &[u32], rounds: usize) -> Vec<usize> {
     let mut counts = vec![0; weights.len()];
     let total: u32 = weights.iter().sum();
     for _ in 0..rounds * total as usize {
-        ready_now(&mut lb);
-        let mut fut = lb.call(());
-        let std::task::Poll::Ready(Ok(i)) = poll_once(&mut fut) else {
-            panic!("a ready endpoint did not answer");
-        };
+        let i = call_once(&mut lb, ()).expect("a ready endpoint answers");
         counts[i] += 1;
     }
     counts

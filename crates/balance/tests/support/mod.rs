@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bulwark_balance::BalanceHandle;
 use bulwark_policy::BoxError;
 use tower::{Service, ServiceExt};
 
@@ -57,6 +58,33 @@ pub fn ep(name: &'static str) -> (Ep, Arc<Controls>) {
         },
         controls,
     )
+}
+
+/// Endpoints named `names` that fail every call, keyed by their names.
+pub fn failing(names: &[&'static str]) -> Vec<(&'static str, Ep)> {
+    names
+        .iter()
+        .map(|&name| {
+            let (e, controls) = ep(name);
+            controls.fail.store(true, Ordering::SeqCst);
+            (name, e)
+        })
+        .collect()
+}
+
+/// The most endpoints outlier detection may eject at once out of `total`: `percent` of them
+/// rounded down but at least one, and none when `percent` is zero. This is the tests' oracle,
+/// written from the docs and deliberately independent of `OutlierDetection`'s own code.
+pub fn max_ejected(total: usize, percent: f64) -> usize {
+    if percent <= 0.0 {
+        return 0;
+    }
+    ((total as f64 * percent / 100.0).floor() as usize).max(1)
+}
+
+/// How many of the balancer's endpoints are ejected now.
+pub fn ejected<K: Clone, S, L>(handle: &BalanceHandle<K, S, L>) -> usize {
+    handle.endpoints().iter().filter(|e| e.ejected).count()
 }
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;

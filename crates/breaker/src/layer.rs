@@ -366,6 +366,39 @@ impl<C> BreakerBuilder<C> {
         self
     }
 
+    /// Reports to an already shared hook, so that several layers report through one `Arc`
+    /// instead of wrapping it again. Replaces any [`hook`](Self::hook) set before.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use bulwark_breaker::BreakerLayer;
+    /// use bulwark_policy::{Event, EventKind, FnHook, SharedHook};
+    /// use tower::{service_fn, BoxError, Layer, ServiceExt};
+    ///
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let counter = calls.clone();
+    /// let hook = SharedHook::new(FnHook::new(move |e: &Event<'_>| {
+    ///     if matches!(e.kind(), EventKind::BreakerCall { .. }) {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }));
+    /// // Two breakers, one hook.
+    /// for name in ["users", "orders"] {
+    ///     let layer = BreakerLayer::builder().name(name).shared_hook(hook.clone()).build().unwrap();
+    ///     let svc = layer.layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    ///     assert_eq!(svc.oneshot(1).await.unwrap(), 1);
+    /// }
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2);
+    /// # }
+    /// ```
+    pub fn shared_hook(mut self, hook: SharedHook) -> Self {
+        self.id.hook = hook;
+        self
+    }
+
     /// Seeds the jitter of the open period, so a test sees the same periods every run.
     ///
     /// ```

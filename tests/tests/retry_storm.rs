@@ -146,7 +146,8 @@ async fn a_breaker_under_the_retry_cuts_the_upstream_to_its_probes() {
     let tripped = calls[TRIP_AFTER - 1];
     let probes = &calls[TRIP_AFTER..];
     // Every call after the trip is a probe, and each comes a whole open period after the one
-    // before it: never more than `PROBES` calls in any open period.
+    // before it (the first a whole period after the trip): with `PROBES` = 1, never more than
+    // one call in any open period.
     let mut previous = tripped;
     for &at in probes {
         assert!(
@@ -156,13 +157,7 @@ async fn a_breaker_under_the_retry_cuts_the_upstream_to_its_probes() {
         );
         previous = at;
     }
-    let mut per_period = std::collections::BTreeMap::new();
-    for &at in probes {
-        *per_period.entry((at - tripped).as_secs()).or_insert(0u32) += 1;
-    }
-    assert!(per_period.values().all(|&n| n <= PROBES), "{per_period:?}");
     let open_periods = ((end - tripped).as_secs_f64() / OPEN_FOR.as_secs_f64()).ceil() as usize;
-    assert!(probes.len() <= open_periods * PROBES as usize);
     // And the breaker keeps probing: with a request every 10 ms, each open period but perhaps
     // the last ends in a probe.
     assert!(
@@ -173,11 +168,10 @@ async fn a_breaker_under_the_retry_cuts_the_upstream_to_its_probes() {
     eprintln!(
         "{requests} requests over {:.1}s against a failing upstream through retry → breaker: \
          {} upstream calls ({TRIP_AFTER} before the trip at {:.2}s, then {} probes in {open_periods} \
-         open periods of {OPEN_FOR:?}: at most {} per period)",
+         open periods of {OPEN_FOR:?})",
         (end - start).as_secs_f64(),
         calls.len(),
         (tripped - start).as_secs_f64(),
         probes.len(),
-        per_period.values().max().copied().unwrap_or(0),
     );
 }

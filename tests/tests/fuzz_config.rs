@@ -13,7 +13,8 @@ use bulwark_breaker::{BreakerConfig, BreakerLayer};
 use bulwark_chaos::{ChaosConfig, ChaosLayer};
 use bulwark_policy::{BoxError, Rejected};
 use bulwark_test_support::fuzz::{
-    accepted, anything, duration_value, inputs, number, object, paused_runtime, rate, read,
+    accepted, anything, backoff_json, duration_value, inputs, number, object, paused_runtime, rate,
+    read,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -173,28 +174,7 @@ fn breaker_json() -> BoxedStrategy<Value> {
         "no_consecutive_failures" => {
             prop_oneof![any::<bool>().prop_map(Value::Bool), anything()].boxed()
         }
-        "open_for" => prop_oneof![
-            3 => object(&["kind", "base", "factor", "max_delay", "jitter"], |f| match f {
-                "kind" => prop_oneof![
-                    Just(json!("constant")),
-                    Just(json!("linear")),
-                    Just(json!("exponential")),
-                    anything(),
-                ]
-                .boxed(),
-                "factor" => number().boxed(),
-                "jitter" => prop_oneof![
-                    Just(json!("none")),
-                    Just(json!("full")),
-                    Just(json!({ "proportional": 0.1 })),
-                    anything(),
-                ]
-                .boxed(),
-                _ => duration_value(),
-            }),
-            1 => anything(),
-        ]
-        .boxed(),
+        "open_for" => prop_oneof![3 => backoff_json(), 1 => anything()].boxed(),
         "mode" => prop_oneof![
             Just(json!("fail_fast")),
             Just(json!("backpressure")),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bulwark_http::{GrpcClassifier, HttpClassifier, HttpReplay, ReplayBody};
 use bulwark_policy::{Backoff, BoxError, Classify};
+use bulwark_test_support::fuzz::paused_runtime;
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body_util::Empty;
@@ -92,11 +93,7 @@ fn check(bytes: &[u8], cap_ms: u64, grpc: bool) -> Result<(), TestCaseError> {
         return Ok(());
     };
     let cap = Duration::from_millis(cap_ms);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let rt = paused_runtime();
     let (attempts, took) = rt.block_on(async {
         if grpc {
             one_call(

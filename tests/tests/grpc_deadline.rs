@@ -16,9 +16,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bulwark_http::{
-    parse_grpc_timeout, ErrorResponseLayer, ReadGrpcTimeoutLayer, WriteGrpcTimeoutLayer,
-};
+use bulwark_http::{ErrorResponseLayer, ReadGrpcTimeoutLayer, WriteGrpcTimeoutLayer};
 use bulwark_policy::Deadline;
 use bulwark_timeout::TimeoutLayer;
 use hyper_util::rt::TokioExecutor;
@@ -46,20 +44,6 @@ async fn serve() -> (Server, std::sync::Arc<Seen>, Channel) {
     (server, seen, channel)
 }
 
-fn seen_timeouts(seen: &Seen) -> Vec<Duration> {
-    seen.grpc_timeouts
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|value| {
-            let value = value
-                .as_deref()
-                .expect("every request carried grpc-timeout");
-            parse_grpc_timeout(&value.parse().unwrap()).expect("a valid grpc-timeout")
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_slow_handler_gets_deadline_exceeded_from_the_server() {
     let (server, seen, _) = serve().await;
@@ -84,7 +68,7 @@ async fn a_slow_handler_gets_deadline_exceeded_from_the_server() {
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
     assert_eq!(status.message(), "request timed out");
     assert_eq!(seen.calls.load(Ordering::SeqCst), 1);
-    let timeouts = seen_timeouts(&seen);
+    let timeouts = seen.timeouts();
     assert_eq!(timeouts.len(), 1);
     assert!(
         !timeouts[0].is_zero() && timeouts[0] <= budget,
@@ -110,7 +94,7 @@ async fn a_client_total_timeout_travels_as_grpc_timeout() {
         .into_inner();
 
     assert_eq!(reply.message, "fast");
-    let timeouts = seen_timeouts(&seen);
+    let timeouts = seen.timeouts();
     assert_eq!(timeouts.len(), 1);
     assert!(
         !timeouts[0].is_zero() && timeouts[0] <= total,

@@ -13,7 +13,7 @@ use bulwark_breaker::BreakerLayer;
 use bulwark_http::{ErrorResponseLayer, GrpcClassifier};
 use bulwark_policy::{Backoff, BreakerState, Classify, FailureKind};
 use support::echo::{self, EchoServer};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::Endpoint;
 
 const OPEN_FOR: Duration = Duration::from_secs(30);
@@ -36,7 +36,7 @@ async fn an_open_breaker_answers_unavailable_with_pushback() {
             tonic::transport::Server::builder()
                 .layer(ErrorResponseLayer::grpc())
                 .layer(breaker)
-                .serve_with_incoming(svc, TcpListenerStream::new(listener))
+                .serve_with_incoming(svc, TcpIncoming::from(listener))
                 .await
                 .unwrap();
         })

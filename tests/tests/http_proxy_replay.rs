@@ -13,6 +13,7 @@ mod support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ enum Answer {
 struct Recorder {
     script: Arc<Mutex<VecDeque<Answer>>>,
     bodies: Arc<Mutex<Vec<Bytes>>>,
-    early: Arc<Mutex<usize>>,
+    early: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -66,7 +67,7 @@ impl Recorder {
                     .unwrap_or(Answer::Read(200));
                 let status = match answer {
                     Answer::Early503 => {
-                        *rec.early.lock().unwrap() += 1;
+                        rec.early.fetch_add(1, Ordering::SeqCst);
                         503
                     }
                     Answer::Read(status) => {
@@ -134,15 +135,24 @@ where
         ))
 }
 
-/// A proxy to `upstream` on hyper, replaying hyper's `Incoming` bodies.
-async fn proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
-    Server::start(stack::<Incoming>(upstream, cap, hook)).await
+/// What the proxy's stack is served by, and so which body type it replays.
+#[derive(Debug, Clone, Copy)]
+enum Front {
+    /// hyper itself: the body is hyper's `Incoming`.
+    Hyper,
+    /// An axum route: the body is axum's `Body`.
+    Axum,
 }
 
-/// The same proxy as an axum route, replaying axum's `Body`.
-async fn axum_proxy(upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
-    let route = stack::<axum::body::Body>(upstream, cap, hook);
-    Server::start(axum::Router::new().route_service("/upload", route)).await
+/// A proxy to `upstream` served by `front`.
+async fn proxy(front: Front, upstream: &Server, cap: usize, hook: &RecordingHook) -> Server {
+    match front {
+        Front::Hyper => Server::start(stack::<Incoming>(upstream, cap, hook)).await,
+        Front::Axum => {
+            let route = stack::<axum::body::Body>(upstream, cap, hook);
+            Server::start(axum::Router::new().route_service("/upload", route)).await
+        }
+    }
 }
 
 /// POSTs `chunks` × 512 streamed bytes (with an `Idempotency-Key`) to `proxy`.
@@ -158,31 +168,34 @@ async fn post(proxy: &Server, chunks: usize) -> StatusCode {
 }
 
 #[tokio::test]
-async fn a_proxied_body_is_replayed_from_hypers_incoming() {
-    let (upstream, rec) = Recorder::start(&[Answer::Read(503)]).await;
-    let hook = RecordingHook::new();
-    let proxy = proxy(&upstream, 64 * 1024, &hook).await;
+async fn a_proxied_body_is_replayed_from_hypers_incoming_and_axums_body() {
+    for front in [Front::Hyper, Front::Axum] {
+        let (upstream, rec) = Recorder::start(&[Answer::Read(503)]).await;
+        let hook = RecordingHook::new();
+        let proxy = proxy(front, &upstream, 64 * 1024, &hook).await;
 
-    assert_eq!(post(&proxy, 16).await, StatusCode::OK);
+        assert_eq!(post(&proxy, 16).await, StatusCode::OK, "{front:?}");
 
-    let bodies = rec.bodies();
-    assert_eq!(bodies.len(), 2);
-    assert!(bodies.iter().all(|b| *b == pattern(16 * 512)));
-    assert_eq!(
-        hook.count(|k| matches!(k, EventKind::RetryAttempt { .. })),
-        1
-    );
+        let bodies = rec.bodies();
+        assert_eq!(bodies.len(), 2, "{front:?}");
+        assert!(bodies.iter().all(|b| *b == pattern(16 * 512)), "{front:?}");
+        assert_eq!(
+            hook.count(|k| matches!(k, EventKind::RetryAttempt { .. })),
+            1,
+            "{front:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn an_answer_before_the_body_was_read_is_retried_with_the_whole_body() {
     let (upstream, rec) = Recorder::start(&[Answer::Early503]).await;
     let hook = RecordingHook::new();
-    let proxy = proxy(&upstream, 64 * 1024, &hook).await;
+    let proxy = proxy(Front::Hyper, &upstream, 64 * 1024, &hook).await;
 
     assert_eq!(post(&proxy, 16).await, StatusCode::OK);
 
-    assert_eq!(*rec.early.lock().unwrap(), 1);
+    assert_eq!(rec.early.load(Ordering::SeqCst), 1);
     let bodies = rec.bodies();
     assert_eq!(bodies.len(), 1, "the retry was read");
     assert_eq!(bodies[0], pattern(16 * 512), "whole, in order");
@@ -190,30 +203,22 @@ async fn an_answer_before_the_body_was_read_is_retried_with_the_whole_body() {
 
 #[tokio::test]
 async fn a_proxied_body_over_the_cap_is_forwarded_once_whole() {
-    let (upstream, rec) = Recorder::start(&[Answer::Read(503), Answer::Read(503)]).await;
-    let hook = RecordingHook::new();
-    let proxy = proxy(&upstream, 1024, &hook).await;
+    for front in [Front::Hyper, Front::Axum] {
+        let (upstream, rec) = Recorder::start(&[Answer::Read(503), Answer::Read(503)]).await;
+        let hook = RecordingHook::new();
+        let proxy = proxy(front, &upstream, 1024, &hook).await;
 
-    assert_eq!(post(&proxy, 16).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            post(&proxy, 16).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{front:?}"
+        );
 
-    assert_eq!(rec.bodies(), [pattern(16 * 512)]);
-    assert_eq!(hook.count(|k| *k == EventKind::NotReplayable), 1);
-}
-
-#[tokio::test]
-async fn an_axum_route_replays_axums_body_under_the_cap_and_forwards_it_once_over() {
-    let (upstream, rec) = Recorder::start(&[Answer::Read(503)]).await;
-    let hook = RecordingHook::new();
-    let proxy = axum_proxy(&upstream, 64 * 1024, &hook).await;
-    assert_eq!(post(&proxy, 16).await, StatusCode::OK);
-    let bodies = rec.bodies();
-    assert_eq!(bodies.len(), 2);
-    assert!(bodies.iter().all(|b| *b == pattern(16 * 512)));
-
-    let (upstream, rec) = Recorder::start(&[Answer::Read(503), Answer::Read(503)]).await;
-    let hook = RecordingHook::new();
-    let proxy = axum_proxy(&upstream, 1024, &hook).await;
-    assert_eq!(post(&proxy, 16).await, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(rec.bodies(), [pattern(16 * 512)]);
-    assert_eq!(hook.count(|k| *k == EventKind::NotReplayable), 1);
+        assert_eq!(rec.bodies(), [pattern(16 * 512)], "{front:?}");
+        assert_eq!(
+            hook.count(|k| *k == EventKind::NotReplayable),
+            1,
+            "{front:?}"
+        );
+    }
 }

@@ -189,6 +189,25 @@ pub(crate) mod echo {
         pub(crate) grpc_timeouts: Mutex<Vec<Option<String>>>,
     }
 
+    impl Seen {
+        /// The `grpc-timeout` of each request, parsed; panics if a request had none or an
+        /// invalid one.
+        pub(crate) fn timeouts(&self) -> Vec<Duration> {
+            self.grpc_timeouts
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|value| {
+                    let value = value
+                        .as_deref()
+                        .expect("every request carried grpc-timeout");
+                    bulwark_http::parse_grpc_timeout(&value.parse().unwrap())
+                        .expect("a valid grpc-timeout")
+                })
+                .collect()
+        }
+    }
+
     /// The service. The first `unavailable_first` calls fail with UNAVAILABLE; a request's
     /// `fail_with` makes its call fail with that code; the others are echoed.
     #[derive(Debug, Clone)]

@@ -65,14 +65,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, Stri
 
 async fn demo(options: Options) -> Result<(), BoxError> {
     let Options { scenario, out } = options;
-    eprintln!(
-        "bulwark demo: {} s at {} rps per client, seed {}; replica `dark` goes dark from {:.1} s to {:.1} s",
-        scenario.duration.as_secs_f64(),
-        scenario.rps,
-        scenario.seed,
-        scenario.dark_from().as_secs_f64(),
-        scenario.dark_until().as_secs_f64(),
-    );
+    eprintln!("bulwark demo: {scenario}");
     let report = run(&scenario).await?;
     #[allow(clippy::print_stdout)]
     {

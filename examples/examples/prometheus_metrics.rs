@@ -102,8 +102,8 @@ async fn call(svc: Upstream, id: u32) -> (StatusCode, String) {
 async fn main() -> Result<(), BoxError> {
     let metrics = PrometheusBuilder::new().install_recorder()?;
 
-    // The upstreams are plain tower services; boxing them here keeps the two field types the
-    // same, and costs nothing the layers add.
+    // The upstreams are plain tower services of an `impl Service` type, which a struct field
+    // cannot name; boxed, they have a type `App` can spell out (`Upstream`).
     let flaky = tower::util::BoxCloneSyncService::new(upstream(|n| n % 3 == 0));
     let down = tower::util::BoxCloneSyncService::new(upstream(|_| true));
     let app = App {

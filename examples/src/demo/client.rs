@@ -18,7 +18,7 @@ use bulwark_policy::{Backoff, BoxError, Jitter};
 use bulwark_retry::RetryLayer;
 use bulwark_timeout::TimeoutLayer;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -127,7 +127,6 @@ impl BareClient {
 /// [`FALLBACK_HEADER`], the way a service would serve a cached or default value.
 fn stale_answer() -> DemoResponse {
     let mut res = Response::new(Bytes::from_static(b"stale"));
-    *res.status_mut() = StatusCode::OK;
     res.headers_mut()
         .insert(FALLBACK_HEADER, HeaderValue::from_static("stale"));
     res
@@ -141,10 +140,11 @@ fn stale_answer() -> DemoResponse {
 /// 4. retry: 3 attempts, exponential backoff from 10 ms with full jitter, the default budget
 ///    (20% of requests plus 10 per second);
 /// 5. a balancer: power of two choices by peak-EWMA latency, ejecting a replica after
-///    [`FAILURES_IN_A_ROW`] failures in a row for 2 s (longer each time in a row), at most one of the three;
+///    [`FAILURES_IN_A_ROW`] failures in a row for 2 s (longer each time in a row), at most
+///    one of the three;
 /// 6. per replica, a breaker in backpressure mode, opening after [`FAILURES_IN_A_ROW`]
-///    failures in a row for 1 s, then 2, 4, up to 8 s while its probes fail: an open breaker makes its replica unready,
-///    so the balancer routes around it;
+///    failures in a row for 1 s, then 2, 4, up to 8 s while its probes fail: an open
+///    breaker makes its replica unready, so the balancer routes around it;
 /// 7. per replica, a per-attempt timeout of [`ATTEMPT_TIMEOUT`].
 ///
 /// Every layer classifies with [`HttpClassifier`]: a 5xx, a timeout and a dropped connection

@@ -53,6 +53,7 @@
 //! [`Report::table`] prints it side by side; [`Report::write_chart`] draws success rate and
 //! p99 latency per second as an SVG, with the dark window shaded.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +76,7 @@ pub use upstream::Fault;
 
 use client::{BareClient, DemoRequest};
 use load::Recorder;
+use report::percent;
 use tally::Tally;
 use upstream::Upstream;
 
@@ -213,6 +215,30 @@ impl Scenario {
     }
 }
 
+/// The run in one line: its length, rate and seed, and when the dark replica is dark.
+///
+/// ```
+/// use std::time::Duration;
+/// let scenario = bulwark_examples::demo::Scenario::new(7, Duration::from_secs(20), 300);
+/// assert_eq!(
+///     scenario.to_string(),
+///     "20 s at 300 rps per client, seed 7; replica `dark` dark from 6.0 s to 14.0 s"
+/// );
+/// ```
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} s at {} rps per client, seed {}; replica `dark` dark from {:.1} s to {:.1} s",
+            self.duration.as_secs_f64(),
+            self.rps,
+            self.seed,
+            self.dark_from().as_secs_f64(),
+            self.dark_until().as_secs_f64(),
+        )
+    }
+}
+
 /// Runs `scenario` and reports what each client got.
 ///
 /// It starts six replicas (three per client), sends `scenario.rps` requests a second through
@@ -308,13 +334,7 @@ async fn status_line(
     loop {
         tick.tick().await;
         let elapsed = Instant::now().saturating_duration_since(start);
-        let rate = |(done, ok): (u64, u64)| {
-            if done == 0 {
-                100.0
-            } else {
-                ok as f64 * 100.0 / done as f64
-            }
-        };
+        let rate = |(done, ok): (u64, u64)| percent(ok, done);
         let breakers = Fault::ALL
             .iter()
             .zip(tally.replica_states())

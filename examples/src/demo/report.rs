@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use super::load::{Answer, Record};
 use super::tally::EventCounts;
-#[cfg(test)]
-use super::upstream::Fault;
 use super::upstream::Upstream;
 use super::Scenario;
 
@@ -35,7 +33,8 @@ impl Second {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
+/// `part` of `whole` in percent; 100 for a `whole` of zero.
+pub(super) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         100.0
     } else {
@@ -307,16 +306,7 @@ impl Report {
             ),
         ];
         let mut out = String::new();
-        let s = &self.scenario;
-        let _ = writeln!(
-            out,
-            "{} s at {} rps per client, seed {}; replica `dark` dark from {:.1} s to {:.1} s\n",
-            s.duration.as_secs_f64(),
-            s.rps,
-            s.seed,
-            s.dark_from().as_secs_f64(),
-            s.dark_until().as_secs_f64(),
-        );
+        let _ = writeln!(out, "{}\n", self.scenario);
         let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
         let col = |c: usize| rows.iter().map(|r| [&r.1, &r.2][c].chars().count()).max();
         let (w1, w2) = (col(0).unwrap_or(0).max(4), col(1).unwrap_or(0).max(7));
@@ -397,6 +387,7 @@ mod tests {
     #[test]
     fn the_table_lists_every_row_and_the_transitions_in_order() {
         use super::super::tally::Transition;
+        use super::super::upstream::Fault;
         use bulwark_policy::BreakerState;
 
         let mut report = Report {

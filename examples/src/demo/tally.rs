@@ -1,7 +1,7 @@
 //! The hook that counts what bulwark's layers did during the run.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bulwark_policy::{BreakerState, Event, EventKind, Hook};
@@ -54,18 +54,13 @@ struct ReplicaState {
 
 /// A [`Hook`] that counts retries, timeouts, fallbacks, ejections and breaker transitions, and
 /// keeps each replica's breaker state and ejection for the status line.
+///
+/// The counts sit behind a lock: every event they count comes from a failure path (a retry, a
+/// timeout, a fallback, an ejection, a transition), never from a success.
 #[derive(Debug)]
 pub(crate) struct Tally {
     start: Instant,
-    retries: AtomicU64,
-    retries_exhausted: AtomicU64,
-    budget_exhausted: AtomicU64,
-    attempt_timeouts: AtomicU64,
-    total_timeouts: AtomicU64,
-    fallbacks: AtomicU64,
-    ejections: AtomicU64,
-    restorations: AtomicU64,
-    transitions: Mutex<Vec<Transition>>,
+    counts: Mutex<EventCounts>,
     replicas: [ReplicaState; 3],
 }
 
@@ -85,15 +80,7 @@ impl Tally {
         let closed = state_index(BreakerState::Closed);
         Self {
             start,
-            retries: AtomicU64::new(0),
-            retries_exhausted: AtomicU64::new(0),
-            budget_exhausted: AtomicU64::new(0),
-            attempt_timeouts: AtomicU64::new(0),
-            total_timeouts: AtomicU64::new(0),
-            fallbacks: AtomicU64::new(0),
-            ejections: AtomicU64::new(0),
-            restorations: AtomicU64::new(0),
-            transitions: Mutex::new(Vec::new()),
+            counts: Mutex::default(),
             replicas: std::array::from_fn(|_| ReplicaState {
                 breaker: AtomicU8::new(closed),
                 ejected: AtomicBool::new(false),
@@ -113,22 +100,11 @@ impl Tally {
     }
 
     pub(crate) fn counts(&self) -> EventCounts {
-        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        EventCounts {
-            retries: n(&self.retries),
-            retries_exhausted: n(&self.retries_exhausted),
-            budget_exhausted: n(&self.budget_exhausted),
-            attempt_timeouts: n(&self.attempt_timeouts),
-            total_timeouts: n(&self.total_timeouts),
-            fallbacks: n(&self.fallbacks),
-            ejections: n(&self.ejections),
-            restorations: n(&self.restorations),
-            transitions: self
-                .transitions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EventCounts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn endpoint(&self, event: &Event<'_>) -> Option<&ReplicaState> {
@@ -139,26 +115,23 @@ impl Tally {
 
 impl Hook for Tally {
     fn on_event(&self, event: &Event<'_>) {
-        let bump = |c: &AtomicU64| {
-            c.fetch_add(1, Ordering::Relaxed);
-        };
         match *event.kind() {
-            EventKind::RetryAttempt { .. } => bump(&self.retries),
-            EventKind::RetriesExhausted { .. } => bump(&self.retries_exhausted),
-            EventKind::BudgetExhausted { .. } => bump(&self.budget_exhausted),
+            EventKind::RetryAttempt { .. } => self.lock().retries += 1,
+            EventKind::RetriesExhausted { .. } => self.lock().retries_exhausted += 1,
+            EventKind::BudgetExhausted { .. } => self.lock().budget_exhausted += 1,
             EventKind::TimeoutElapsed { .. } if event.name() == "total" => {
-                bump(&self.total_timeouts)
+                self.lock().total_timeouts += 1;
             }
-            EventKind::TimeoutElapsed { .. } => bump(&self.attempt_timeouts),
-            EventKind::FallbackUsed { .. } => bump(&self.fallbacks),
+            EventKind::TimeoutElapsed { .. } => self.lock().attempt_timeouts += 1,
+            EventKind::FallbackUsed { .. } => self.lock().fallbacks += 1,
             EventKind::EndpointEjected { .. } => {
-                bump(&self.ejections);
+                self.lock().ejections += 1;
                 if let Some(r) = self.endpoint(event) {
                     r.ejected.store(true, Ordering::Relaxed);
                 }
             }
             EventKind::EndpointRestored => {
-                bump(&self.restorations);
+                self.lock().restorations += 1;
                 if let Some(r) = self.endpoint(event) {
                     r.ejected.store(false, Ordering::Relaxed);
                 }
@@ -170,15 +143,12 @@ impl Hook for Tally {
                 self.replicas[i]
                     .breaker
                     .store(state_index(to), Ordering::Relaxed);
-                self.transitions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(Transition {
-                        at: self.start.elapsed(),
-                        replica: Fault::ALL[i],
-                        from,
-                        to,
-                    });
+                self.lock().transitions.push(Transition {
+                    at: self.start.elapsed(),
+                    replica: Fault::ALL[i],
+                    from,
+                    to,
+                });
             }
             _ => {}
         }

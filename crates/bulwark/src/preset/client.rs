@@ -9,7 +9,7 @@ use std::time::Duration;
 use bulwark_breaker::{Breaker, BreakerBuilder, BreakerConfig, BreakerHandle, BreakerLayer};
 use bulwark_policy::{
     Backoff, BudgetConfig, CloneReplay, ConfigError, ErrorsAsFailures, ExtensionsDeadline, Hook,
-    RetryBudget,
+    RetryBudget, SharedHook,
 };
 use bulwark_retry::{AnyRequest, Retry, RetryBuilder, RetryHandle, RetryLayer};
 use bulwark_timeout::{Timeout, TimeoutLayer};
@@ -91,8 +91,9 @@ pub const DEFAULT_CLIENT_NAME: &str = "client";
 /// time the breaker stays open, so the retry waits for it or, if that is longer than the
 /// deadline allows, gives the rejection back.
 ///
-/// Defaults are the layers' own, except the two timeouts, which the layers do not have. Each
-/// setting is validated by [`build`](StandardClient::build).
+/// Defaults are the layers' own, except the two timeouts, which the layers do not have, and
+/// the breaker's trip rule (see 3.). Each setting is validated by
+/// [`build`](StandardClient::build).
 ///
 /// ```
 /// use std::time::Duration;
@@ -134,7 +135,7 @@ pub struct StandardClient<
     total_timeout: Duration,
     attempt_timeout: Duration,
     name: Cow<'static, str>,
-    hook: Option<Arc<dyn Hook>>,
+    hook: SharedHook,
     seed: Option<u64>,
     outer: O,
     inner: I,
@@ -191,7 +192,7 @@ pub fn standard_client() -> StandardClient {
         total_timeout: DEFAULT_TOTAL_TIMEOUT,
         attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
         name: Cow::Borrowed(DEFAULT_CLIENT_NAME),
-        hook: None,
+        hook: SharedHook::none(),
         seed: None,
         outer: Identity::new(),
         inner: Identity::new(),
@@ -426,7 +427,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// # let _ = layer;
     /// ```
     pub fn hook(mut self, hook: impl Hook) -> Self {
-        self.hook = Some(Arc::new(hook));
+        self.hook = SharedHook::new(hook);
         self
     }
 
@@ -684,17 +685,21 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
             ));
         }
 
-        let mut retry = self.retry.name(self.name.clone());
+        let mut retry = self
+            .retry
+            .name(self.name.clone())
+            .shared_hook(self.hook.clone());
         let mut breaker = self.breaker.name(self.name.clone());
-        let mut total = TimeoutLayer::new(self.total_timeout).name(format!("{}.total", self.name));
-        let mut attempt =
-            TimeoutLayer::new(self.attempt_timeout).name(format!("{}.attempt", self.name));
-        if let Some(hook) = self.hook {
-            retry = retry.hook(hook.clone());
-            breaker = breaker.hook(hook.clone());
-            total = total.hook(hook.clone());
-            attempt = attempt.hook(hook);
+        if self.hook.is_set() {
+            // A hook given to `breaker(..)` stays unless the stack has its own.
+            breaker = breaker.shared_hook(self.hook.clone());
         }
+        let total = TimeoutLayer::new(self.total_timeout)
+            .name(format!("{}.total", self.name))
+            .shared_hook(self.hook.clone());
+        let attempt = TimeoutLayer::new(self.attempt_timeout)
+            .name(format!("{}.attempt", self.name))
+            .shared_hook(self.hook);
         if let Some(seed) = self.seed {
             retry = retry.seed(seed);
             breaker = breaker.seed(seed);
@@ -719,7 +724,7 @@ impl<C, D, R, P, O: fmt::Debug, I: fmt::Debug> fmt::Debug for StandardClient<C, 
             .field("classify", &std::any::type_name::<C>())
             .field("deadline", &std::any::type_name::<D>())
             .field("name", &self.name)
-            .field("hook", &self.hook.is_some())
+            .field("hook", &self.hook.is_set())
             .field("seed", &self.seed)
             .field("outer", &self.outer)
             .field("inner", &self.inner)

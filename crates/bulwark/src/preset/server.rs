@@ -2,10 +2,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_policy::{ConfigError, ExtensionsDeadline, Hook};
+use bulwark_policy::{ConfigError, ExtensionsDeadline, Hook, SharedHook};
 use bulwark_timeout::{Timeout, TimeoutLayer};
 use tower::limit::{ConcurrencyLimit, GlobalConcurrencyLimitLayer};
 use tower::load_shed::LoadShed;
@@ -78,7 +77,7 @@ pub struct StandardServer<D = ExtensionsDeadline, M = PassErrors> {
     max_in_flight: usize,
     deadline: D,
     name: Cow<'static, str>,
-    hook: Option<Arc<dyn Hook>>,
+    hook: SharedHook,
     mode: M,
 }
 
@@ -115,7 +114,7 @@ pub fn standard_server() -> StandardServer {
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         deadline: ExtensionsDeadline,
         name: Cow::Borrowed(DEFAULT_SERVER_NAME),
-        hook: None,
+        hook: SharedHook::none(),
         mode: PassErrors,
     }
 }
@@ -169,7 +168,7 @@ impl<D, M> StandardServer<D, M> {
     /// # let _ = layer;
     /// ```
     pub fn hook(mut self, hook: impl Hook) -> Self {
-        self.hook = Some(Arc::new(hook));
+        self.hook = SharedHook::new(hook);
         self
     }
 
@@ -204,12 +203,6 @@ impl<D, M> StandardServer<D, M> {
         }
     }
 
-    #[cfg(feature = "http")]
-    pub(super) fn map_mode(mut self, f: impl FnOnce(M) -> M) -> Self {
-        self.mode = f(self.mode);
-        self
-    }
-
     /// Validates the settings and makes the layer.
     ///
     /// ```
@@ -228,12 +221,12 @@ impl<D, M> StandardServer<D, M> {
                 "must be at least 1: zero would shed every request",
             ));
         }
-        let mut timeout = TimeoutLayer::new(self.timeout).name(self.name);
-        if let Some(hook) = self.hook {
-            timeout = timeout.hook(hook);
-        }
+        let timeout = TimeoutLayer::new(self.timeout)
+            .name(self.name)
+            .shared_hook(self.hook)
+            .deadline(self.deadline);
         Ok(StandardServerLayer {
-            timeout: timeout.deadline(self.deadline),
+            timeout,
             limit: GlobalConcurrencyLimitLayer::new(self.max_in_flight),
             max_in_flight: self.max_in_flight,
             mode: self.mode,
@@ -248,7 +241,7 @@ impl<D, M: fmt::Debug> fmt::Debug for StandardServer<D, M> {
             .field("max_in_flight", &self.max_in_flight)
             .field("deadline", &std::any::type_name::<D>())
             .field("name", &self.name)
-            .field("hook", &self.hook.is_some())
+            .field("hook", &self.hook.is_set())
             .field("mode", &self.mode)
             .finish()
     }

@@ -4,9 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use ::http::header::CONTENT_TYPE;
-use ::http::{HeaderValue, StatusCode};
-use bulwark_http::{ErrorResponse, ErrorResponseLayer, GRPC_STATUS};
+use bulwark_http::{ErrorResponse, ErrorResponseLayer};
 use bulwark_policy::{BoxError, ExtensionsDeadline, Failure, FailureKind};
 use pin_project_lite::pin_project;
 use tower::load_shed::error::Overloaded;
@@ -25,7 +23,6 @@ use super::{standard_server, StandardServer, StandardServerLayer, StandardServer
 #[derive(Debug, Clone, Copy)]
 pub struct Responses {
     errors: ErrorResponseLayer,
-    grpc: bool,
 }
 
 /// The standard server stack for HTTP servers such as axum: [`standard_server`] whose errors
@@ -52,7 +49,6 @@ pub struct Responses {
 pub fn standard_http_server() -> StandardServer<ExtensionsDeadline, Responses> {
     standard_server().mode(Responses {
         errors: ErrorResponseLayer::new(),
-        grpc: false,
     })
 }
 
@@ -83,7 +79,6 @@ pub fn standard_http_server() -> StandardServer<ExtensionsDeadline, Responses> {
 pub fn standard_grpc_server() -> StandardServer<ExtensionsDeadline, Responses> {
     standard_server().mode(Responses {
         errors: ErrorResponseLayer::grpc(),
-        grpc: true,
     })
 }
 
@@ -101,7 +96,7 @@ impl<D> StandardServer<D, Responses> {
     /// assert!(layer.is_ok());
     /// ```
     pub fn error_responses(self, errors: ErrorResponseLayer) -> Self {
-        self.map_mode(|mode| Responses { errors, ..mode })
+        self.mode(Responses { errors })
     }
 }
 
@@ -124,19 +119,19 @@ impl<S, D: Clone> Layer<S> for StandardServerLayer<D, Responses> {
     type Service = StandardHttpServerService<S, D>;
 
     fn layer(&self, service: S) -> Self::Service {
-        let mode = self.mode_ref();
+        let errors = self.mode_ref().errors;
         ErrorResponse::new(
             ShedResponse {
                 inner: self.errors_layer(service),
-                grpc: mode.grpc,
+                errors,
             },
-            mode.errors,
+            errors,
         )
     }
 }
 
-/// Answers a request that tower's `LoadShed` refused with 503 (gRPC: UNAVAILABLE); other
-/// errors pass through. Part of [`standard_http_server`] and [`standard_grpc_server`].
+/// Answers a request that tower's `LoadShed` refused through the stack's
+/// [`ErrorResponseLayer`], with 503 (gRPC: UNAVAILABLE); other errors pass through. Part of [`standard_http_server`] and [`standard_grpc_server`].
 ///
 /// ```
 /// use tower_bulwark::preset::{standard_http_server, StandardHttpServerService};
@@ -151,7 +146,7 @@ impl<S, D: Clone> Layer<S> for StandardServerLayer<D, Responses> {
 #[derive(Debug, Clone)]
 pub struct ShedResponse<S> {
     inner: S,
-    grpc: bool,
+    errors: ErrorResponseLayer,
 }
 
 impl<S, Req, B> Service<Req> for ShedResponse<S>
@@ -170,7 +165,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         ShedResponseFuture {
             future: self.inner.call(req),
-            grpc: self.grpc,
+            errors: self.errors,
         }
     }
 }
@@ -186,7 +181,7 @@ pin_project! {
     pub struct ShedResponseFuture<F> {
         #[pin]
         future: F,
-        grpc: bool,
+        errors: ErrorResponseLayer,
     }
 }
 
@@ -200,28 +195,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match ready!(this.future.poll(cx)) {
-            Err(err) if err.is::<Overloaded>() => Poll::Ready(Ok(overloaded(*this.grpc))),
+            Err(err) if err.is::<Overloaded>() => Poll::Ready(Ok(this
+                .errors
+                .response_for_failure(shed_failure(), "server overloaded"))),
             result => Poll::Ready(result),
         }
     }
 }
 
-/// The answer to a shed request: 503, or a trailers-only UNAVAILABLE for gRPC. Its extensions
-/// hold the failure, as `ErrorResponseLayer`'s answers do.
-fn overloaded<B: Default>(grpc: bool) -> ::http::Response<B> {
-    let mut res = ::http::Response::new(B::default());
-    if grpc {
-        let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert(GRPC_STATUS, HeaderValue::from_static("14"));
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_static("server overloaded"),
-        );
-    } else {
-        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    }
-    res.extensions_mut()
-        .insert(Failure::new(FailureKind::Overloaded).retryable(true));
-    res
+/// What a shed request failed with: the server is overloaded, and another try may succeed.
+fn shed_failure() -> Failure {
+    Failure::new(FailureKind::Overloaded).retryable(true)
 }

@@ -128,17 +128,24 @@ pub struct StandardClient<
     O = Identity,
     I = Identity,
 > {
-    retry: RetryBuilder<C, D, R, P>,
+    /// The retry's own settings; the classifier and the deadline access are given to it, and
+    /// to the other layers, by [`build`](Self::build).
+    retry: RetryBuilder<ErrorsAsFailures, ExtensionsDeadline, R, P>,
     classify: C,
     deadline: D,
+    settings: Settings,
+    outer: O,
+    inner: I,
+}
+
+/// The settings of a [`StandardClient`] whose types do not change with its type parameters.
+struct Settings {
     breaker: BreakerBuilder,
     total_timeout: Duration,
     attempt_timeout: Duration,
     name: Cow<'static, str>,
     hook: SharedHook,
     seed: Option<u64>,
-    outer: O,
-    inner: I,
 }
 
 /// The standard client stack for any request type: total timeout → retry with a budget →
@@ -184,16 +191,18 @@ pub fn standard_client() -> StandardClient {
         retry: RetryLayer::builder(),
         classify: ErrorsAsFailures,
         deadline: ExtensionsDeadline,
-        breaker: BreakerLayer::builder()
-            .no_consecutive_failures()
-            .failure_rate(DEFAULT_FAILURE_RATE)
-            .count_window(DEFAULT_FAILURE_WINDOW)
-            .min_calls(DEFAULT_FAILURE_MIN_CALLS),
-        total_timeout: DEFAULT_TOTAL_TIMEOUT,
-        attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-        name: Cow::Borrowed(DEFAULT_CLIENT_NAME),
-        hook: SharedHook::none(),
-        seed: None,
+        settings: Settings {
+            breaker: BreakerLayer::builder()
+                .no_consecutive_failures()
+                .failure_rate(DEFAULT_FAILURE_RATE)
+                .count_window(DEFAULT_FAILURE_WINDOW)
+                .min_calls(DEFAULT_FAILURE_MIN_CALLS),
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            name: Cow::Borrowed(DEFAULT_CLIENT_NAME),
+            hook: SharedHook::none(),
+            seed: None,
+        },
         outer: Identity::new(),
         inner: Identity::new(),
     }
@@ -213,7 +222,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(err.field(), "attempt_timeout");
     /// ```
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = timeout;
+        self.settings.total_timeout = timeout;
         self
     }
 
@@ -230,7 +239,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(err.field(), "attempt_timeout");
     /// ```
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.settings.attempt_timeout = timeout;
         self
     }
 
@@ -341,7 +350,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(layer.breaker_handle().config().count_window, Some(20));
     /// ```
     pub fn breaker(mut self, breaker: BreakerBuilder) -> Self {
-        self.breaker = breaker;
+        self.settings.breaker = breaker;
         self
     }
 
@@ -355,7 +364,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(layer.breaker_handle().config().consecutive_failures, Some(2));
     /// ```
     pub fn breaker_config(mut self, config: BreakerConfig) -> Self {
-        self.breaker = self.breaker.config(config);
+        self.settings.breaker = self.settings.breaker.config(config);
         self
     }
 
@@ -366,7 +375,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(layer.breaker_handle().config().consecutive_failures, Some(3));
     /// ```
     pub fn consecutive_failures(mut self, n: u32) -> Self {
-        self.breaker = self.breaker.consecutive_failures(n);
+        self.settings.breaker = self.settings.breaker.consecutive_failures(n);
         self
     }
 
@@ -380,7 +389,8 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert!(tower_bulwark::preset::standard_client().failure_rate(2.0, 50).build().is_err());
     /// ```
     pub fn failure_rate(mut self, rate: f64, window: u32) -> Self {
-        self.breaker = self
+        self.settings.breaker = self
+            .settings
             .breaker
             .failure_rate(rate)
             .count_window(window)
@@ -400,7 +410,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(layer.breaker_handle().config().open_for, open);
     /// ```
     pub fn open_for(mut self, backoff: Backoff) -> Self {
-        self.breaker = self.breaker.open_for(backoff);
+        self.settings.breaker = self.settings.breaker.open_for(backoff);
         self
     }
 
@@ -413,7 +423,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(layer.retry_handle().name(), "users");
     /// ```
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.name = name.into();
+        self.settings.name = name.into();
         self
     }
 
@@ -427,7 +437,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// # let _ = layer;
     /// ```
     pub fn hook(mut self, hook: impl Hook) -> Self {
-        self.hook = SharedHook::new(hook);
+        self.settings.hook = SharedHook::new(hook);
         self
     }
 
@@ -438,7 +448,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// # let _ = layer;
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.settings.seed = Some(seed);
         self
     }
 
@@ -460,17 +470,12 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// let layer = preset::standard_client().classify(by_status).deadline(IgnoreDeadline).build();
     /// assert!(layer.is_ok());
     /// ```
-    pub fn classify<C2: Clone>(self, classify: C2) -> StandardClient<C2, D, R, P, O, I> {
+    pub fn classify<C2>(self, classify: C2) -> StandardClient<C2, D, R, P, O, I> {
         StandardClient {
-            retry: self.retry.classify(classify.clone()),
+            retry: self.retry,
             classify,
             deadline: self.deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer: self.outer,
             inner: self.inner,
         }
@@ -491,17 +496,12 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
     /// assert_eq!(svc.oneshot("four").await.unwrap(), 4);
     /// # }
     /// ```
-    pub fn deadline<D2: Clone>(self, deadline: D2) -> StandardClient<C, D2, R, P, O, I> {
+    pub fn deadline<D2>(self, deadline: D2) -> StandardClient<C, D2, R, P, O, I> {
         StandardClient {
-            retry: self.retry.deadline(deadline.clone()),
+            retry: self.retry,
             classify: self.classify,
             deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer: self.outer,
             inner: self.inner,
         }
@@ -529,12 +529,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
             retry: self.retry.replay(replay),
             classify: self.classify,
             deadline: self.deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer: self.outer,
             inner: self.inner,
         }
@@ -554,12 +549,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
             retry: self.retry.retry_if_request(predicate),
             classify: self.classify,
             deadline: self.deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer: self.outer,
             inner: self.inner,
         }
@@ -592,12 +582,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
             retry: self.retry,
             classify: self.classify,
             deadline: self.deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer,
             inner: self.inner,
         }
@@ -630,12 +615,7 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
             retry: self.retry,
             classify: self.classify,
             deadline: self.deadline,
-            breaker: self.breaker,
-            total_timeout: self.total_timeout,
-            attempt_timeout: self.attempt_timeout,
-            name: self.name,
-            hook: self.hook,
-            seed: self.seed,
+            settings: self.settings,
             outer: self.outer,
             inner,
         }
@@ -663,51 +643,59 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
         C: Clone,
         D: Clone,
     {
-        if self.total_timeout.is_zero() {
+        let Settings {
+            breaker,
+            total_timeout,
+            attempt_timeout,
+            name,
+            hook,
+            seed,
+        } = self.settings;
+        if total_timeout.is_zero() {
             return Err(ConfigError::new(
                 "total_timeout",
                 "must be more than zero: a zero timeout fails every call",
             ));
         }
-        if self.attempt_timeout.is_zero() {
+        if attempt_timeout.is_zero() {
             return Err(ConfigError::new(
                 "attempt_timeout",
                 "must be more than zero: a zero timeout fails every attempt",
             ));
         }
-        if self.attempt_timeout > self.total_timeout {
+        if attempt_timeout > total_timeout {
             return Err(ConfigError::new(
                 "attempt_timeout",
                 format!(
                     "{:?} is longer than the total timeout, {:?}, so it would never fire",
-                    self.attempt_timeout, self.total_timeout
+                    attempt_timeout, total_timeout
                 ),
             ));
         }
 
-        let mut retry = self
-            .retry
-            .name(self.name.clone())
-            .shared_hook(self.hook.clone());
-        let mut breaker = self.breaker.name(self.name.clone());
-        if self.hook.is_set() {
+        let mut retry = self.retry.name(name.clone()).shared_hook(hook.clone());
+        let mut breaker = breaker.name(name.clone());
+        if hook.is_set() {
             // A hook given to `breaker(..)` stays unless the stack has its own.
-            breaker = breaker.shared_hook(self.hook.clone());
+            breaker = breaker.shared_hook(hook.clone());
         }
-        let total = TimeoutLayer::new(self.total_timeout)
-            .name(format!("{}.total", self.name))
-            .shared_hook(self.hook.clone());
-        let attempt = TimeoutLayer::new(self.attempt_timeout)
-            .name(format!("{}.attempt", self.name))
-            .shared_hook(self.hook);
-        if let Some(seed) = self.seed {
+        let total = TimeoutLayer::new(total_timeout)
+            .name(format!("{name}.total"))
+            .shared_hook(hook.clone());
+        let attempt = TimeoutLayer::new(attempt_timeout)
+            .name(format!("{name}.attempt"))
+            .shared_hook(hook);
+        if let Some(seed) = seed {
             retry = retry.seed(seed);
             breaker = breaker.seed(seed);
         }
         Ok(StandardClientLayer {
             outer: self.outer,
             total: total.deadline(self.deadline.clone()),
-            retry: retry.build()?,
+            retry: retry
+                .classify(self.classify.clone())
+                .deadline(self.deadline.clone())
+                .build()?,
             breaker: breaker.classify(self.classify).build()?,
             attempt: attempt.deadline(self.deadline),
             inner: self.inner,
@@ -718,14 +706,14 @@ impl<C, D, R, P, O, I> StandardClient<C, D, R, P, O, I> {
 impl<C, D, R, P, O: fmt::Debug, I: fmt::Debug> fmt::Debug for StandardClient<C, D, R, P, O, I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StandardClient")
-            .field("total_timeout", &self.total_timeout)
-            .field("attempt_timeout", &self.attempt_timeout)
+            .field("total_timeout", &self.settings.total_timeout)
+            .field("attempt_timeout", &self.settings.attempt_timeout)
             .field("retry", &self.retry)
             .field("classify", &std::any::type_name::<C>())
             .field("deadline", &std::any::type_name::<D>())
-            .field("name", &self.name)
-            .field("hook", &self.hook.is_set())
-            .field("seed", &self.seed)
+            .field("name", &self.settings.name)
+            .field("hook", &self.settings.hook.is_set())
+            .field("seed", &self.settings.seed)
             .field("outer", &self.outer)
             .field("inner", &self.inner)
             .finish_non_exhaustive()

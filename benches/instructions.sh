@@ -14,7 +14,8 @@ exe=$(cargo bench -p bulwark-benches --bench table --no-run --message-format=jso
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# One dump per case: collection is on only inside `profiled`, which makes 100000 calls.
+# One dump per case: collection is on only inside `profiled`. Each case's stderr line reads
+# `profiling <calls> <group>: <case>`.
 BULWARK_TABLE_PROFILE="" valgrind --tool=callgrind --collect-atstart=no \
   --toggle-collect='table::profiled' --dump-after='table::profiled' \
   --callgrind-out-file="$out/cg" "$exe" 2>"$out/log" >/dev/null
@@ -23,8 +24,8 @@ grep '^profiling ' "$out/log" | sed 's/^profiling //' >"$out/cases"
 echo "| group: case | instructions/call |"
 echo "| --- | ---: |"
 i=0
-while IFS= read -r case; do
+while read -r calls case; do
   i=$((i + 1))
   total=$(grep -E '^totals:' "$out/cg.$i" | awk '{print $2}')
-  printf '| %s | %d |\n' "$case" $((total / 100000))
+  printf '| %s | %d |\n' "$case" $((total / calls))
 done <"$out/cases"

@@ -4,45 +4,14 @@
 //! futures APIs through thin tower adapters), the cost of a rejection while open, and the total
 //! throughput of two threads on one shared breaker against one thread.
 
-// The adapters for the peers that are not tower layers, shared with the `table` benchmark.
-#[allow(dead_code)]
-#[path = "table/peers.rs"]
-mod peers;
-
-use std::convert::Infallible;
-use std::future::{ready, Ready};
-use std::task::{Context, Poll, Waker};
+use std::future::ready;
 use std::time::{Duration, Instant};
 
+use bulwark_benches::{bare, count_window, once, peers};
 use bulwark_breaker::BreakerLayer;
 use bulwark_policy::{Backoff, BoxError};
 use criterion::{criterion_group, criterion_main, Criterion};
 use tower::{service_fn, Layer, Service};
-
-fn bare(
-) -> impl Service<u64, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>> + Clone
-{
-    service_fn(|n: u64| ready(Ok::<_, Infallible>(n)))
-}
-
-/// One call: `poll_ready`, then `call`, then the future, which is ready at once.
-#[inline]
-fn once<S: Service<u64>>(svc: &mut S, n: u64) -> Result<S::Response, S::Error> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        Poll::Ready(Ok(())) => bulwark_benches::ready(svc.call(n)),
-        Poll::Ready(Err(e)) => Err(e),
-        Poll::Pending => panic!("the benchmarked service was not ready"),
-    }
-}
-
-fn count_window() -> BreakerLayer {
-    BreakerLayer::builder()
-        .failure_rate(0.5)
-        .count_window(100)
-        .build()
-        .unwrap()
-}
 
 fn closed(c: &mut Criterion) {
     // tower's Timeout makes a tokio Sleep per call, which needs a runtime's timer.
@@ -89,27 +58,13 @@ fn open(c: &mut Criterion) {
         b.iter(|| once(&mut svc, 1).unwrap_err())
     });
 
-    let failing = || service_fn(|_: u64| ready(Err::<u64, _>(BoxError::from("down"))));
-    let mut svc = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .consecutive_failures(1)
-        .minimum_number_of_calls(1)
-        .wait_duration_in_open(Duration::from_secs(3600))
-        .build()
-        .unwrap()
-        .layer(failing());
-    let mut fs = peers::Failsafe::open_after_one(failing());
-    let mut rc = peers::Recloser::open_after_two(failing());
-    for _ in 0..4 {
-        let _ = once(&mut svc, 0);
-        let _ = once(&mut fs, 0);
-        let _ = once(&mut rc, 0);
-    }
-    assert!(matches!(
-        once(&mut svc, 0),
-        Err(tower_resilience::circuitbreaker::CircuitBreakerError::OpenCircuit)
-    ));
-    assert!(matches!(once(&mut fs, 0), Err(failsafe::Error::Rejected)));
-    assert!(matches!(once(&mut rc, 0), Err(recloser::Error::Rejected)));
+    let peers::OpenPeers {
+        resilience: mut svc,
+        failsafe: mut fs,
+        recloser: mut rc,
+    } = peers::open_peers(service_fn(|_: u64| {
+        ready(Err::<u64, _>(BoxError::from("down")))
+    }));
     group.bench_function("tower_resilience_rejection", |b| {
         b.iter(|| once(&mut svc, 1).unwrap_err())
     });

@@ -203,7 +203,7 @@ pub(crate) fn run(scale: usize) -> Outcome {
             }
         });
         let ours = crate::standard_bulwark(bare.clone());
-        let tower = crate::peers::tower_stack(bare.clone());
+        let tower = bulwark_benches::peers::tower_stack(bare.clone());
         let mut arms: [Arm; 3] = Default::default();
         // Warm up: open the connections, fill the pool; then forget it.
         round(&bare, &mut arms[0]).await;

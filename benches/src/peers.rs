@@ -1,6 +1,13 @@
 //! The peers as tower services: thin adapters for the breakers that are not tower layers
-//! (failsafe, recloser), tower retry policies equivalent to ours, and the peers' versions of
-//! the standard client stack.
+//! (failsafe, recloser), tower retry policies equivalent to ours, the peers' breakers tripped
+//! open, and the peers' versions of the standard client stack.
+//!
+//! ```
+//! use bulwark_benches::{bare, once, peers};
+//!
+//! let mut breaker = peers::Recloser::default_config(bare());
+//! assert_eq!(once(&mut breaker, 7).unwrap(), 7);
+//! ```
 
 use std::future::{ready, Ready};
 use std::sync::Arc;
@@ -10,10 +17,15 @@ use std::time::Duration;
 use bulwark_policy::BoxError;
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::{Layer, Service, ServiceBuilder};
+use tower_resilience::circuitbreaker::{
+    CircuitBreaker, CircuitBreakerError, CircuitBreakerLayer, DefaultClassifier,
+};
+
+use crate::once;
 
 /// failsafe's breaker around a service, through its futures API: `call` hands the inner
 /// service's future to `CircuitBreaker::call`, the thinnest way to put it in a tower stack.
-pub(crate) struct Failsafe<S, P> {
+pub struct Failsafe<S, P> {
     inner: S,
     breaker: failsafe::StateMachine<P, ()>,
 }
@@ -27,7 +39,8 @@ impl<S: Clone, P> Clone for Failsafe<S, P> {
     }
 }
 
-type FailsafeDefault = failsafe::failure_policy::OrElse<
+/// failsafe's default failure policy.
+pub type FailsafeDefault = failsafe::failure_policy::OrElse<
     failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
     failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
 >;
@@ -35,7 +48,7 @@ type FailsafeDefault = failsafe::failure_policy::OrElse<
 impl<S> Failsafe<S, FailsafeDefault> {
     /// failsafe's default configuration: a success rate over a time window, or else
     /// consecutive failures.
-    pub(crate) fn default_config(inner: S) -> Self {
+    pub fn default_config(inner: S) -> Self {
         Self {
             inner,
             breaker: failsafe::Config::new().build(),
@@ -43,9 +56,13 @@ impl<S> Failsafe<S, FailsafeDefault> {
     }
 }
 
-impl<S> Failsafe<S, failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>> {
+/// failsafe's policy that opens after consecutive failures, for a constant time.
+pub type FailsafeConsecutive =
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>;
+
+impl<S> Failsafe<S, FailsafeConsecutive> {
     /// Opens on the first failure, for an hour.
-    pub(crate) fn open_after_one(inner: S) -> Self {
+    pub fn open_after_one(inner: S) -> Self {
         let policy = failsafe::failure_policy::consecutive_failures(
             1,
             failsafe::backoff::constant(Duration::from_secs(3600)),
@@ -78,14 +95,14 @@ where
 /// recloser's `AsyncRecloser` around a service: `call` hands the inner service's future to
 /// `AsyncRecloser::call`.
 #[derive(Clone)]
-pub(crate) struct Recloser<S> {
+pub struct Recloser<S> {
     inner: S,
     breaker: recloser::AsyncRecloser,
 }
 
 impl<S> Recloser<S> {
     /// recloser's default configuration: a failure rate of 0.5 over a ring of 100 calls.
-    pub(crate) fn default_config(inner: S) -> Self {
+    pub fn default_config(inner: S) -> Self {
         Self {
             inner,
             breaker: recloser::Recloser::default().into(),
@@ -93,7 +110,7 @@ impl<S> Recloser<S> {
     }
 
     /// Opens once two calls have failed, for an hour.
-    pub(crate) fn open_after_two(inner: S) -> Self {
+    pub fn open_after_two(inner: S) -> Self {
         let breaker = recloser::Recloser::custom()
             .error_rate(0.5)
             .closed_len(2)
@@ -127,13 +144,14 @@ where
 /// `attempts` in all, and, with a budget, deposit on every success and withdraw for a retry,
 /// as tower's budget docs describe.
 #[derive(Clone)]
-pub(crate) struct TowerAttempts {
+pub struct TowerAttempts {
     left: usize,
     budget: Option<Arc<TpsBudget>>,
 }
 
 impl TowerAttempts {
-    pub(crate) fn new(attempts: usize, budget: Option<Arc<TpsBudget>>) -> Self {
+    /// `attempts` in all, the first included; with `budget`, retries draw on it.
+    pub fn new(attempts: usize, budget: Option<Arc<TpsBudget>>) -> Self {
         Self {
             left: attempts - 1,
             budget,
@@ -170,20 +188,22 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerAttempts {
     }
 }
 
-/// tower's retry policy for the retried call: retry an error once, after a tokio sleep.
+/// tower's retry policy for the retried call: up to two retries of an error (three attempts,
+/// as tower-resilience's `max_attempts(3)`), each after a tokio sleep.
 #[derive(Clone)]
-pub(crate) struct TowerSleepOnce {
+pub struct TowerSleepRetry {
     delay: Duration,
     left: usize,
 }
 
-impl TowerSleepOnce {
-    pub(crate) fn new(delay: Duration) -> Self {
+impl TowerSleepRetry {
+    /// Retries after sleeping `delay`.
+    pub fn new(delay: Duration) -> Self {
         Self { delay, left: 2 }
     }
 }
 
-impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerSleepOnce {
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerSleepRetry {
     type Future = tokio::time::Sleep;
 
     fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
@@ -201,9 +221,79 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerSleepOnce {
     }
 }
 
+/// tower-resilience's `CircuitBreaker` around `inner`, set to open on the first failure, for
+/// an hour.
+pub fn resilience_open_after_one<S>(inner: S) -> CircuitBreaker<S, DefaultClassifier> {
+    CircuitBreakerLayer::builder()
+        .consecutive_failures(1)
+        .minimum_number_of_calls(1)
+        .wait_duration_in_open(Duration::from_secs(3600))
+        .build()
+        .expect("a valid breaker")
+        .layer(inner)
+}
+
+/// The peers' breakers, each around its own clone of one service, tripped open: every call
+/// is rejected for an hour.
+pub struct OpenPeers<S> {
+    /// tower-resilience's `CircuitBreaker`.
+    pub resilience: CircuitBreaker<S, DefaultClassifier>,
+    /// failsafe's breaker, through its futures API.
+    pub failsafe: Failsafe<S, FailsafeConsecutive>,
+    /// recloser's `AsyncRecloser`.
+    pub recloser: Recloser<S>,
+}
+
+/// tower-resilience's, failsafe's and recloser's breakers around clones of `failing`, which
+/// must fail every call while they trip: four calls open each one. Panics unless each then
+/// rejects a call with its own rejection error.
+///
+/// ```
+/// use std::future::ready;
+/// use bulwark_policy::BoxError;
+///
+/// let failing = tower::service_fn(|_: u64| ready(Err::<u64, _>(BoxError::from("down"))));
+/// let mut open = bulwark_benches::peers::open_peers(failing);
+/// assert!(matches!(
+///     bulwark_benches::once(&mut open.recloser, 1),
+///     Err(recloser::Error::Rejected)
+/// ));
+/// ```
+pub fn open_peers<S>(failing: S) -> OpenPeers<S>
+where
+    S: Service<u64, Response = u64, Error = BoxError, Future = Ready<Result<u64, BoxError>>>
+        + Clone
+        + Send
+        + 'static,
+{
+    let mut open = OpenPeers {
+        resilience: resilience_open_after_one(failing.clone()),
+        failsafe: Failsafe::open_after_one(failing.clone()),
+        recloser: Recloser::open_after_two(failing),
+    };
+    for i in 0..4 {
+        let _ = once(&mut open.resilience, i);
+        let _ = once(&mut open.failsafe, i);
+        let _ = once(&mut open.recloser, i);
+    }
+    assert!(matches!(
+        once(&mut open.resilience, 0),
+        Err(CircuitBreakerError::OpenCircuit)
+    ));
+    assert!(matches!(
+        once(&mut open.failsafe, 0),
+        Err(failsafe::Error::Rejected)
+    ));
+    assert!(matches!(
+        once(&mut open.recloser, 0),
+        Err(recloser::Error::Rejected)
+    ));
+    open
+}
+
 /// tower's nearest to the standard client stack: a total timeout of 2 s, a retry with a
 /// budget, and a per-attempt timeout of 500 ms. tower has no breaker and no fallback.
-pub(crate) fn tower_stack<S, T>(
+pub fn tower_stack<S, T>(
     inner: S,
 ) -> impl Service<u64, Response = T, Error = BoxError, Future = impl Send> + Clone + Send + 'static
 where
@@ -222,14 +312,17 @@ where
         .service(inner)
 }
 
-type TrInner = tower_resilience::timelimiter::TimeLimiterError<BoxError>;
-type TrBreaker = tower_resilience::circuitbreaker::CircuitBreakerError<TrInner>;
-type TrOuter = tower_resilience::timelimiter::TimeLimiterError<TrBreaker>;
+/// The per-attempt time limit's error in tower-resilience's stack.
+pub type TrInner = tower_resilience::timelimiter::TimeLimiterError<BoxError>;
+/// The breaker's error in tower-resilience's stack.
+pub type TrBreaker = tower_resilience::circuitbreaker::CircuitBreakerError<TrInner>;
+/// The total time limit's error in tower-resilience's stack.
+pub type TrOuter = tower_resilience::timelimiter::TimeLimiterError<TrBreaker>;
 
 /// tower-resilience's standard client stack, outermost first: a fallback value, a total time
 /// limit of 2 s, a retry of up to 3 attempts, a breaker, and a per-attempt time limit of
 /// 500 ms.
-pub(crate) fn resilience_stack<S>(
+pub fn resilience_stack<S>(
     inner: S,
 ) -> impl Service<u64, Response = u64, Error = tower_resilience::fallback::FallbackError<TrOuter>>
        + Clone

@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bulwark_policy::{
-    Classify, CloneReplay, Deadline, DeadlineAccess, ErrorsAsFailures, EventKind,
-    ExtensionsDeadline, Failure, Outcome, Replay, Rng,
+    Classify, CloneReplay, DeadlineAccess, ErrorsAsFailures, EventKind, ExtensionsDeadline,
+    Failure, Outcome, Replay, Rng,
 };
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -67,33 +67,38 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Waiting out the delay before the next attempt, with the copy to send. The sleep is
-        // boxed so that the future stays small on the success path, where it never sleeps.
-        Sleeping {
-            sleep: Pin<Box<Sleep>>,
-            next: Option<Req>,
-        },
-        // Waiting for the service to be ready for the next attempt.
-        Checking {
+        // A retry is planned: its delay is running out, or the service is not ready yet.
+        Waiting {
             next: Option<Req>,
         },
     }
 }
 
-/// The bookkeeping that lives across attempts.
+/// The bookkeeping that lives across attempts. What only a retried request needs is in
+/// [`Progress`], boxed on the first retry, so that the success path moves as little as it can.
 struct Attempts<S, Req, C, D, R, P> {
     service: S,
     shared: Arc<Shared<C, D, R, P>>,
     /// The request as the caller gave it, kept to replay; `None` once it cannot be retried.
     original: Option<Req>,
-    /// Attempts sent so far.
-    sent: u32,
-    /// The backoff's previous delay, which decorrelated jitter grows from.
-    prev_delay: Duration,
-    rng: Option<Rng>,
-    deadline: Option<Instant>,
-    /// When the attempt in flight was sent; read only when there is a deadline.
+    /// When the attempt in flight was sent; read only when the request has a deadline.
     sent_at: Option<Instant>,
+    progress: Option<Pin<Box<Progress>>>,
+}
+
+pin_project! {
+    /// The state of a request's retries, made when its first retry is decided: one allocation
+    /// however many retries follow.
+    struct Progress {
+        // Attempts sent so far.
+        sent: u32,
+        // The backoff's previous delay, which decorrelated jitter grows from.
+        prev_delay: Duration,
+        rng: Rng,
+        // The delay before the next attempt, while it runs.
+        #[pin]
+        sleep: Option<Sleep>,
+    }
 }
 
 impl<S, Req, C, D, R, P> ResponseFuture<S, Req, C, D, R, P>
@@ -120,12 +125,11 @@ where
             } else {
                 (req, None)
             };
-        // Only a request that may be retried needs its deadline, or the clock.
-        let deadline = original
+        // Only a request that may be retried reads its deadline, and the clock if it has one.
+        let sent_at = original
             .as_ref()
             .and_then(|req| shared.deadline.get(req))
-            .map(|d: Deadline| d.instant());
-        let sent_at = deadline.map(|_| Instant::now());
+            .map(|_| Instant::now());
         let future = service.call(send);
         Self {
             state: State::Calling { future },
@@ -133,24 +137,33 @@ where
                 service,
                 shared,
                 original,
-                sent: 1,
-                prev_delay: Duration::ZERO,
-                rng: None,
-                deadline,
                 sent_at,
+                progress: None,
             },
         }
     }
 }
 
+impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P> {
+    /// Attempts sent so far.
+    fn sent(&self) -> u32 {
+        self.progress.as_ref().map_or(1, |p| p.sent)
+    }
+
+    fn sleeping(&self) -> bool {
+        self.progress.as_ref().is_some_and(|p| p.sleep.is_some())
+    }
+}
+
 impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P>
 where
+    D: DeadlineAccess<Req>,
     R: Replay<Req>,
 {
-    /// Decides whether `result` is retried. If it is, the budget has paid for the retry, and
-    /// the delay to wait and the copy to send come back.
+    /// Decides whether `result` is retried. If it is, the budget has paid for the retry, the
+    /// delay has started, and the copy to send comes back.
     #[inline]
-    fn plan_retry<Res, E>(&mut self, result: &Result<Res, E>) -> Option<(Duration, Req)>
+    fn plan_retry<Res, E>(&mut self, result: &Result<Res, E>) -> Option<Req>
     where
         C: Classify<Res, E>,
     {
@@ -163,24 +176,29 @@ where
 
     /// The retry path of [`plan_retry`](Self::plan_retry), kept out of the success path.
     #[cold]
-    fn plan_failure(&mut self, failure: Failure) -> Option<(Duration, Req)> {
+    fn plan_failure(&mut self, failure: Failure) -> Option<Req> {
         let original = self.original.as_ref()?;
         let settings = &*self.shared.settings;
-        if self.sent >= settings.max_attempts() {
-            settings.emit(EventKind::RetriesExhausted {
-                attempts: self.sent,
-            });
+        let sent = self.sent();
+        if sent >= settings.max_attempts() {
+            settings.emit(EventKind::RetriesExhausted { attempts: sent });
             return None;
         }
-        let rng = self.rng.get_or_insert_with(|| settings.rng());
+        // Worked on a copy, and kept only if the retry goes ahead: a refused retry allocates
+        // nothing.
+        let (prev_delay, mut rng) = match &self.progress {
+            Some(progress) => (progress.prev_delay, progress.rng.clone()),
+            None => (Duration::ZERO, settings.rng()),
+        };
         let (computed, delay) = settings.with_backoff(|backoff| {
-            let computed = backoff.delay(self.sent - 1, self.prev_delay, rng);
+            let computed = backoff.delay(sent - 1, prev_delay, &mut rng);
             (
                 computed,
                 backoff.apply_retry_after(computed, failure.retry_after),
             )
         });
-        if let Some(deadline) = self.deadline {
+        if let Some(deadline) = self.shared.deadline.get(original) {
+            let deadline = deadline.instant();
             // The attempt that just failed is the best estimate of how long the next will take.
             let now = Instant::now();
             let estimate = self
@@ -199,21 +217,46 @@ where
         };
         if let Some(budget) = &settings.budget {
             if !budget.try_withdraw() {
-                settings.emit(EventKind::BudgetExhausted {
-                    attempts: self.sent,
-                });
+                settings.emit(EventKind::BudgetExhausted { attempts: sent });
                 return None;
             }
         }
         // The backoff's own delay, not a server's hint, is what decorrelated jitter grows from.
-        self.prev_delay = computed;
-        self.sent += 1;
+        let progress = Progress {
+            sent: sent + 1,
+            prev_delay: computed,
+            rng,
+            sleep: None,
+        };
+        let progress = match &mut self.progress {
+            Some(kept) => {
+                kept.set(progress);
+                kept
+            }
+            None => self.progress.insert(Box::pin(progress)),
+        };
+        if !delay.is_zero() {
+            let sleep = Some(tokio::time::sleep(delay));
+            progress.as_mut().project().sleep.set(sleep);
+        }
         settings.emit(EventKind::RetryAttempt {
-            attempt: self.sent,
+            attempt: sent + 1,
             delay,
             reason: failure,
         });
-        Some((delay, copy))
+        Some(copy)
+    }
+
+    /// Waits out the delay of the planned retry, if it has one.
+    fn delay(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(progress) = &mut self.progress {
+            let mut sleep = progress.as_mut().project().sleep;
+            if let Some(running) = sleep.as_mut().as_pin_mut() {
+                ready!(running.poll(cx));
+                sleep.set(None);
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -221,6 +264,7 @@ impl<S, Req, C, D, R, P> Future for ResponseFuture<S, Req, C, D, R, P>
 where
     S: Service<Req>,
     C: Classify<S::Response, S::Error>,
+    D: DeadlineAccess<Req>,
     R: Replay<Req>,
 {
     type Output = Result<S::Response, S::Error>;
@@ -234,27 +278,17 @@ where
                     let result = ready!(future.poll(cx));
                     match this.attempts.plan_retry(&result) {
                         None => return Poll::Ready(result),
-                        Some((delay, next)) if delay.is_zero() => {
-                            this.state.set(State::Checking { next: Some(next) })
-                        }
-                        Some((delay, next)) => this.state.set(State::Sleeping {
-                            sleep: Box::pin(tokio::time::sleep(delay)),
-                            next: Some(next),
-                        }),
+                        Some(next) => this.state.set(State::Waiting { next: Some(next) }),
                     }
                 }
-                StateProj::Sleeping { sleep, next } => {
-                    ready!(sleep.as_mut().poll(cx));
-                    let next = next.take();
-                    this.state.set(State::Checking { next });
-                }
-                StateProj::Checking { next } => {
+                StateProj::Waiting { next } => {
                     let attempts = &mut *this.attempts;
+                    ready!(attempts.delay(cx));
                     ready!(attempts.service.poll_ready(cx))?;
                     let Some(req) = next.take() else {
                         unreachable!("a retry is planned together with its request")
                     };
-                    if attempts.deadline.is_some() {
+                    if attempts.sent_at.is_some() {
                         attempts.sent_at = Some(Instant::now());
                     }
                     let future = attempts.service.call(req);
@@ -272,12 +306,12 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Calling { .. } => "calling",
-            State::Sleeping { .. } => "sleeping",
-            State::Checking { .. } => "checking",
+            State::Waiting { .. } if self.attempts.sleeping() => "sleeping",
+            State::Waiting { .. } => "checking",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("attempts_sent", &self.attempts.sent)
+            .field("attempts_sent", &self.attempts.sent())
             .field("name", &self.attempts.shared.settings.name)
             .finish()
     }

@@ -1,6 +1,7 @@
 //! The success path of a retry layer, in ns per call, in one process: a bare `service_fn`;
 //! bulwark's `RetryLayer` with no budget, against `tower::retry::Retry` with a policy that
-//! clones the request and never retries; and bulwark's `RetryLayer` with its default budget,
+//! clones the request and never retries, and with tower's own jittered `ExponentialBackoff`
+//! policy (up to 3 attempts); and bulwark's `RetryLayer` with its default budget,
 //! against the same tower policy depositing into tower's `TpsBudget` on success, as tower's
 //! budget docs describe; and tower-resilience's `Retry` (up to 3 attempts, no budget).
 
@@ -10,7 +11,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_benches::ready;
+use bulwark_benches::{peers, ready};
 use bulwark_policy::IgnoreDeadline;
 use bulwark_retry::RetryLayer;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -80,6 +81,11 @@ fn success_path(c: &mut Criterion) {
     let mut tower_retry = tower::retry::Retry::new(NeverRetry, inner);
     group.bench_function("tower_retry", |b| {
         b.iter(|| call(&mut tower_retry, black_box(1)))
+    });
+
+    let mut tower_backoff = tower::retry::Retry::new(peers::TowerBackoff::new(3), inner);
+    group.bench_function("tower_retry_backoff", |b| {
+        b.iter(|| call(&mut tower_backoff, black_box(1)))
     });
 
     let mut ours = RetryLayer::builder()

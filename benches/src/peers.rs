@@ -188,6 +188,54 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerAttempts {
     }
 }
 
+/// tower's retry policy with a backoff, as its `backoff` module is meant to be used: retry an
+/// error up to `attempts` in all, each after the next delay of a jittered exponential backoff
+/// from 100 ms to 10 s, the shape of our default backoff. Each request's policy clones the
+/// backoff, so retries of one request back off further while other requests start afresh.
+#[derive(Clone)]
+pub struct TowerBackoff {
+    left: usize,
+    backoff: tower::retry::backoff::ExponentialBackoff,
+}
+
+impl TowerBackoff {
+    /// `attempts` in all, the first included.
+    pub fn new(attempts: usize) -> Self {
+        use tower::retry::backoff::{ExponentialBackoffMaker, MakeBackoff as _};
+        use tower::util::rng::HasherRng;
+        let mut maker = ExponentialBackoffMaker::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            1.0,
+            HasherRng::new(),
+        )
+        .expect("valid backoff");
+        Self {
+            left: attempts - 1,
+            backoff: maker.make_backoff(),
+        }
+    }
+}
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerBackoff {
+    type Future = tokio::time::Sleep;
+
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        use tower::retry::backoff::Backoff as _;
+        match result {
+            Err(_) if self.left > 0 => {
+                self.left -= 1;
+                Some(self.backoff.next_backoff())
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
 /// tower's retry policy for the retried call: up to two retries of an error (three attempts,
 /// as tower-resilience's `max_attempts(3)`), each after a tokio sleep.
 #[derive(Clone)]

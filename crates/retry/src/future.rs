@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bulwark_policy::{
-    Classify, CloneReplay, DeadlineAccess, ErrorsAsFailures, EventKind, ExtensionsDeadline,
-    Failure, Outcome, Replay, Rng,
+    Classify, CloneReplay, Deadline, DeadlineAccess, ErrorsAsFailures, EventKind,
+    ExtensionsDeadline, Failure, Outcome, Replay, Rng,
 };
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -81,7 +81,9 @@ struct Attempts<S, Req, C, D, R, P> {
     shared: Arc<Shared<C, D, R, P>>,
     /// The request as the caller gave it, kept to replay; `None` once it cannot be retried.
     original: Option<Req>,
-    /// When the attempt in flight was sent; read only when the request has a deadline.
+    /// The request's deadline, read once, when it was first sent.
+    deadline: Option<Instant>,
+    /// When the attempt in flight was sent; read only when there is a deadline.
     sent_at: Option<Instant>,
     progress: Option<Pin<Box<Progress>>>,
 }
@@ -125,11 +127,12 @@ where
             } else {
                 (req, None)
             };
-        // Only a request that may be retried reads its deadline, and the clock if it has one.
-        let sent_at = original
+        // Only a request that may be retried needs its deadline, or the clock.
+        let deadline = original
             .as_ref()
             .and_then(|req| shared.deadline.get(req))
-            .map(|_| Instant::now());
+            .map(|d: Deadline| d.instant());
+        let sent_at = deadline.map(|_| Instant::now());
         let future = service.call(send);
         Self {
             state: State::Calling { future },
@@ -137,6 +140,7 @@ where
                 service,
                 shared,
                 original,
+                deadline,
                 sent_at,
                 progress: None,
             },
@@ -157,7 +161,6 @@ impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P> {
 
 impl<S, Req, C, D, R, P> Attempts<S, Req, C, D, R, P>
 where
-    D: DeadlineAccess<Req>,
     R: Replay<Req>,
 {
     /// Decides whether `result` is retried. If it is, the budget has paid for the retry, the
@@ -184,8 +187,9 @@ where
             settings.emit(EventKind::RetriesExhausted { attempts: sent });
             return None;
         }
-        // Worked on a copy, and kept only if the retry goes ahead: a refused retry allocates
-        // nothing.
+        // The first retry's progress is boxed only once the retry goes ahead, so that a refused
+        // retry allocates nothing; a refused retry ends the request, so what it drew from the
+        // generator is not kept.
         let (prev_delay, mut rng) = match &self.progress {
             Some(progress) => (progress.prev_delay, progress.rng.clone()),
             None => (Duration::ZERO, settings.rng()),
@@ -197,8 +201,7 @@ where
                 backoff.apply_retry_after(computed, failure.retry_after),
             )
         });
-        if let Some(deadline) = self.shared.deadline.get(original) {
-            let deadline = deadline.instant();
+        if let Some(deadline) = self.deadline {
             // The attempt that just failed is the best estimate of how long the next will take.
             let now = Instant::now();
             let estimate = self
@@ -226,18 +229,11 @@ where
             sent: sent + 1,
             prev_delay: computed,
             rng,
-            sleep: None,
+            sleep: (!delay.is_zero()).then(|| tokio::time::sleep(delay)),
         };
-        let progress = match &mut self.progress {
-            Some(kept) => {
-                kept.set(progress);
-                kept
-            }
-            None => self.progress.insert(Box::pin(progress)),
-        };
-        if !delay.is_zero() {
-            let sleep = Some(tokio::time::sleep(delay));
-            progress.as_mut().project().sleep.set(sleep);
+        match &mut self.progress {
+            Some(kept) => kept.set(progress),
+            None => self.progress = Some(Box::pin(progress)),
         }
         settings.emit(EventKind::RetryAttempt {
             attempt: sent + 1,
@@ -264,7 +260,6 @@ impl<S, Req, C, D, R, P> Future for ResponseFuture<S, Req, C, D, R, P>
 where
     S: Service<Req>,
     C: Classify<S::Response, S::Error>,
-    D: DeadlineAccess<Req>,
     R: Replay<Req>,
 {
     type Output = Result<S::Response, S::Error>;
@@ -288,7 +283,7 @@ where
                     let Some(req) = next.take() else {
                         unreachable!("a retry is planned together with its request")
                     };
-                    if attempts.sent_at.is_some() {
+                    if attempts.deadline.is_some() {
                         attempts.sent_at = Some(Instant::now());
                     }
                     let future = attempts.service.call(req);

@@ -111,11 +111,13 @@
 //!
 //! A first attempt that succeeds makes no heap allocation when replaying the request is free
 //! (a `Clone` of a small value), and takes no lock: one budget deposit (a clock read and an
-//! atomic add) and one reference count, to the layer's settings, which the handle can change
-//! while requests are in flight. What only a retried request needs (the attempt count, the
-//! jitter generator and the backoff's timer) is made in one allocation when the request is
-//! first retried, which keeps the future small for the calls that never retry. Sleeps use
-//! tokio's timer, so a retry with a delay needs a tokio runtime with time enabled.
+//! atomic add) and one reference count, to the layer's shared state. The response future
+//! needs that state once an attempt fails, it may outlive the service (as under `oneshot`),
+//! and the handle can change the settings in it while requests are in flight. What only a
+//! retried request needs (the attempt count, the jitter generator and the backoff's timer) is
+//! made in one allocation when the request is first retried, which keeps the future small for
+//! the calls that never retry. Sleeps use tokio's timer, so a retry with a delay needs a tokio
+//! runtime with time enabled.
 //!
 //! # Readiness and cancellation
 //!

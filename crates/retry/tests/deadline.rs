@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use bulwark_policy::{Backoff, Deadline, EventKind};
+use bulwark_policy::{Backoff, Deadline, DeadlineAccess, EventKind};
 use bulwark_retry::RetryLayer;
 use bulwark_test_support::RecordingHook;
 use support::{by_status, upstream, Answer, Boom};
@@ -133,4 +133,40 @@ async fn a_request_without_a_deadline_is_retried_normally() {
     let req = http::Request::get("/").body(()).unwrap();
     assert_eq!(svc.oneshot(req).await, Err(Boom(2)));
     assert_eq!(up.calls.count(), 3);
+}
+
+/// A request that carries a timeout rather than a deadline: its accessor makes a new deadline
+/// from now each time it is asked.
+#[derive(Debug, Clone)]
+struct Job {
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FromTimeout;
+
+impl DeadlineAccess<Job> for FromTimeout {
+    fn get(&self, job: &Job) -> Option<Deadline> {
+        Some(Deadline::after(job.timeout))
+    }
+    fn set(&self, _: &mut Job, _: Deadline) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_is_read_once_when_the_request_is_first_sent() {
+    let up = upstream(|n, _: Job| Err::<(), _>(Boom(n)));
+    let svc = RetryLayer::builder()
+        .max_attempts(10)
+        .backoff(Backoff::constant(ms(400)))
+        .deadline(FromTimeout)
+        .build()
+        .unwrap()
+        .layer(up.clone());
+    let job = Job { timeout: ms(1000) };
+    assert_eq!(svc.oneshot(job).await, Err(Boom(2)));
+    assert_eq!(
+        up.calls.gaps(),
+        [ms(400), ms(400)],
+        "the deadline did not move with each retry"
+    );
 }

@@ -132,8 +132,11 @@ async fn gaps_with_hints(
     up.calls.gaps()
 }
 
+/// A long hint, then none at all (the retry goes at once, after a sleep that has finished),
+/// one over every cap, a short one, and the backoff's own delay.
 const HINTS: &[Option<Duration>] = &[
     Some(Duration::from_secs(2)),
+    Some(Duration::ZERO),
     Some(Duration::from_secs(40)),
     Some(Duration::from_millis(10)),
     None,
@@ -146,6 +149,7 @@ async fn retry_after_takes_the_place_of_the_backoff_up_to_the_default_cap() {
         gaps,
         [
             Duration::from_secs(2),
+            Duration::ZERO,
             Duration::from_secs(30),
             ms(10),
             ms(100)
@@ -161,6 +165,7 @@ async fn honor_retry_after_sets_the_cap() {
         gaps,
         [
             Duration::from_secs(1),
+            Duration::ZERO,
             Duration::from_secs(1),
             ms(10),
             ms(100)
@@ -179,6 +184,7 @@ async fn the_backoffs_own_cap_applies_when_the_builder_sets_none() {
         gaps,
         [
             Duration::from_secs(2),
+            Duration::ZERO,
             Duration::from_secs(5),
             ms(10),
             ms(100)
@@ -197,6 +203,7 @@ async fn the_backoffs_own_cap_applies_when_the_builder_sets_none() {
         gaps,
         [
             Duration::from_secs(2),
+            Duration::ZERO,
             Duration::from_secs(3),
             ms(10),
             ms(100)
@@ -207,7 +214,7 @@ async fn the_backoffs_own_cap_applies_when_the_builder_sets_none() {
 #[tokio::test(start_paused = true)]
 async fn ignore_retry_after_keeps_the_backoff() {
     let gaps = gaps_with_hints(|b| b.ignore_retry_after(), HINTS).await;
-    assert_eq!(gaps, [ms(100); 4]);
+    assert_eq!(gaps, [ms(100); 5]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,11 +1,16 @@
-//! A first attempt that succeeds allocates nothing when replaying the request is free.
+//! A first attempt that succeeds allocates nothing when replaying the request is free; a
+//! retried request allocates once, however many retries it takes.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use bulwark_policy::{ExtensionsDeadline, IgnoreDeadline};
+use bulwark_policy::{Backoff, ExtensionsDeadline, IgnoreDeadline, RetryBudget};
 use bulwark_retry::RetryLayer;
+use bulwark_test_support::fuzz::paused_runtime;
 use bulwark_test_support::{allocations, call_once, RecordingHook};
-use tower::{service_fn, Layer};
+use tower::{service_fn, Layer, ServiceExt};
 
 bulwark_test_support::counting_allocator!();
 
@@ -71,5 +76,60 @@ fn an_empty_http_request_allocates_nothing() {
             assert_eq!(call_once(&mut svc, req.clone()), Ok(http::Method::GET));
         }
     });
+    assert_eq!(n, 0);
+}
+
+/// A service that always fails without allocating, and counts its calls.
+fn always_down(
+    calls: &Arc<AtomicU32>,
+) -> impl tower::Service<
+    u32,
+    Response = u32,
+    Error = &'static str,
+    Future = std::future::Ready<Result<u32, &'static str>>,
+> + Clone {
+    let calls = calls.clone();
+    service_fn(move |_: u32| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        std::future::ready(Err("down"))
+    })
+}
+
+#[test]
+fn a_retried_request_allocates_once_however_many_retries() {
+    let rt = paused_runtime();
+    for delay in [Duration::from_millis(10), Duration::ZERO] {
+        for attempts in [2, 4] {
+            let calls = Arc::new(AtomicU32::new(0));
+            let svc = RetryLayer::builder()
+                .max_attempts(attempts)
+                .backoff(Backoff::constant(delay))
+                .no_budget()
+                .deadline(IgnoreDeadline)
+                .build()
+                .unwrap()
+                .layer(always_down(&calls));
+            assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down"));
+            let n = allocations(|| assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down")));
+            assert_eq!(calls.load(Ordering::Relaxed), 2 * attempts);
+            assert_eq!(n, 1, "{attempts} attempts, {delay:?} apart");
+        }
+    }
+}
+
+#[test]
+fn a_retry_the_budget_refuses_allocates_nothing() {
+    let rt = paused_runtime();
+    let calls = Arc::new(AtomicU32::new(0));
+    let empty = Arc::new(RetryBudget::new(Duration::from_secs(1), 0, 0.0).unwrap());
+    let svc = RetryLayer::builder()
+        .budget(empty)
+        .deadline(IgnoreDeadline)
+        .build()
+        .unwrap()
+        .layer(always_down(&calls));
+    assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down"));
+    let n = allocations(|| assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down")));
+    assert_eq!(calls.load(Ordering::Relaxed), 2, "no retries");
     assert_eq!(n, 0);
 }

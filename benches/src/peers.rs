@@ -10,6 +10,7 @@
 //! ```
 
 use std::future::{ready, Ready};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -188,10 +189,13 @@ impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerAttempts {
     }
 }
 
-/// tower's retry policy with a backoff, as its `backoff` module is meant to be used: retry an
-/// error up to `attempts` in all, each after the next delay of a jittered exponential backoff
-/// from 100 ms to 10 s, the shape of our default backoff. Each request's policy clones the
-/// backoff, so retries of one request back off further while other requests start afresh.
+/// tower's retry policy with tower's own backoff: retry an error up to `attempts` in all, each
+/// after the next delay of `tower::retry::backoff::ExponentialBackoff` from 100 ms, doubling,
+/// at most 10 s. Only those three match our default backoff: tower's jitter of 1.0 adds up to
+/// the whole delay again (a delay between d and 2d), where ours draws between 0 and d. tower
+/// clones the policy into each request, generator state included, so every request draws the
+/// same jitter; the success path never draws. The sleep is boxed, as ours is, so the success
+/// path's future does not carry tokio's `Sleep`.
 #[derive(Clone)]
 pub struct TowerBackoff {
     left: usize,
@@ -218,14 +222,14 @@ impl TowerBackoff {
 }
 
 impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerBackoff {
-    type Future = tokio::time::Sleep;
+    type Future = Pin<Box<tokio::time::Sleep>>;
 
     fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
         use tower::retry::backoff::Backoff as _;
         match result {
             Err(_) if self.left > 0 => {
                 self.left -= 1;
-                Some(self.backoff.next_backoff())
+                Some(Box::pin(self.backoff.next_backoff()))
             }
             _ => None,
         }

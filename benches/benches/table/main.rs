@@ -430,7 +430,12 @@ fn retry_success() -> Group {
                     .layer(bare())
             ),
             case!(
-                OURS_ALSO,
+                PEER,
+                TOWER_RETRY,
+                tower::retry::Retry::new(peers::TowerAttempts::new(3, Some(budget)), bare())
+            ),
+            case!(
+                OURS,
                 RETRY_NO_BUDGET,
                 RetryLayer::builder()
                     .deadline(IgnoreDeadline)
@@ -438,11 +443,6 @@ fn retry_success() -> Group {
                     .build()
                     .unwrap()
                     .layer(bare())
-            ),
-            case!(
-                PEER,
-                TOWER_RETRY,
-                tower::retry::Retry::new(peers::TowerAttempts::new(3, Some(budget)), bare())
             ),
             case!(
                 PEER,
@@ -1054,14 +1054,17 @@ fn main() {
         },
         Target {
             what: "retry success path, the default layer: no costlier than tower::retry with TpsBudget",
+            measured: format!("{} of tower's time", fmt_ratio(retry_ours / retry_tower)),
+            met: retry_ours <= retry_tower,
+        },
+        Target {
+            what: "retry success path without budgets: no costlier than tower::retry's attempt count",
             measured: format!(
-                "{} of tower's time (not the target, without budgets: {} of tower's bare \
-                 attempt count, {} of its ExponentialBackoff policy)",
-                fmt_ratio(retry_ours / retry_tower),
+                "{} of tower's time ({} of tower's ExponentialBackoff policy)",
                 fmt_ratio(retry_ours_nb / retry_tower_nb),
                 fmt_ratio(retry_ours_nb / retry_tower_backoff)
             ),
-            met: retry_ours <= retry_tower,
+            met: retry_ours_nb <= retry_tower_nb,
         },
         Target {
             what: "timeout: no costlier than tower::timeout",

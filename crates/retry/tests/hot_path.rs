@@ -95,6 +95,15 @@ fn always_down(
     })
 }
 
+/// The allocations of one call to `svc` that fails, after a first call that warms it up.
+fn allocations_of_a_failing_call<S>(rt: &tokio::runtime::Runtime, svc: &S) -> u64
+where
+    S: tower::Service<u32, Response = u32, Error = &'static str> + Clone,
+{
+    assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down"));
+    allocations(|| assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down")))
+}
+
 #[test]
 fn a_retried_request_allocates_once_however_many_retries() {
     let rt = paused_runtime();
@@ -109,8 +118,7 @@ fn a_retried_request_allocates_once_however_many_retries() {
                 .build()
                 .unwrap()
                 .layer(always_down(&calls));
-            assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down"));
-            let n = allocations(|| assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down")));
+            let n = allocations_of_a_failing_call(&rt, &svc);
             assert_eq!(calls.load(Ordering::Relaxed), 2 * attempts);
             assert_eq!(n, 1, "{attempts} attempts, {delay:?} apart");
         }
@@ -128,8 +136,7 @@ fn a_retry_the_budget_refuses_allocates_nothing() {
         .build()
         .unwrap()
         .layer(always_down(&calls));
-    assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down"));
-    let n = allocations(|| assert_eq!(rt.block_on(svc.clone().oneshot(0)), Err("down")));
+    let n = allocations_of_a_failing_call(&rt, &svc);
     assert_eq!(calls.load(Ordering::Relaxed), 2, "no retries");
     assert_eq!(n, 0);
 }

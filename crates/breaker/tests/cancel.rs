@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use bulwark_breaker::{Breaker, Mode};
+use bulwark_breaker::Breaker;
 use bulwark_policy::{BreakerState, ErrorsAsFailures};
 use support::*;
 use tokio::time::advance;
@@ -30,11 +30,7 @@ async fn abandon_a_probe(at: DropAt, backpressure: bool) {
     let layer = builder(1)
         .consecutive_failures(1)
         .half_open_probes(1)
-        .mode(if backpressure {
-            Mode::Backpressure
-        } else {
-            Mode::FailFast
-        })
+        .mode(mode(backpressure))
         .build()
         .unwrap();
     let handle = layer.handle();

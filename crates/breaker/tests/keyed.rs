@@ -1,24 +1,21 @@
 //! One breaker per key: keys trip alone, events carry the key, the handle reaches each key, and
 //! the map stays bounded.
 
+mod support;
+
 use std::time::Duration;
 
 use bulwark_breaker::{BreakerLayer, Rejected};
 use bulwark_policy::{BoxError, BreakerState, EventKind};
 use bulwark_test_support::RecordingHook;
+use support::keyed_inner;
 use tower::{service_fn, Layer, ServiceExt};
 
 type Req = (&'static str, bool);
 
 fn inner() -> impl tower::Service<Req, Response = (), Error = BoxError, Future = impl Send> + Clone
 {
-    service_fn(|(_, ok): Req| async move {
-        if ok {
-            Ok(())
-        } else {
-            Err(BoxError::from("down"))
-        }
-    })
+    keyed_inner()
 }
 
 #[tokio::test(start_paused = true)]
@@ -187,13 +184,7 @@ async fn a_flood_of_distinct_keys_never_grows_the_map_past_its_bound() {
         .build_keyed(|(key, _): &(u32, bool)| *key)
         .unwrap();
     let handle = layer.handle();
-    let svc = layer.layer(service_fn(|(_, ok): (u32, bool)| async move {
-        if ok {
-            Ok(())
-        } else {
-            Err(BoxError::from("down"))
-        }
-    }));
+    let svc = layer.layer(keyed_inner::<u32>());
     // Three keys down, kept whatever comes after.
     for key in 0..3 {
         assert!(svc.clone().oneshot((key, false)).await.is_err());

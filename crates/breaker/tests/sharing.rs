@@ -1,11 +1,14 @@
 //! One layer is one breaker: clones made per request (as axum makes them) and services wrapped
 //! separately all share it; and a clone never inherits readiness.
 
+mod support;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use bulwark_breaker::{BreakerLayer, Mode, Rejected};
+use bulwark_breaker::{BreakerLayer, Rejected};
 use bulwark_policy::{BoxError, BreakerState};
+use support::mode;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,11 +60,7 @@ async fn an_idle_ready_clone_holds_no_probe_permit(backpressure: bool) {
     let layer = BreakerLayer::builder()
         .consecutive_failures(1)
         .open_for(bulwark_policy::Backoff::constant(Duration::from_secs(1)))
-        .mode(if backpressure {
-            Mode::Backpressure
-        } else {
-            Mode::FailFast
-        })
+        .mode(mode(backpressure))
         .build()
         .unwrap();
     let svc = layer.layer(service_fn(|fail: bool| async move {

@@ -1,6 +1,8 @@
 //! Many threads on one breaker: half-open never admits more than N and loses no permit, and a
 //! keyed map stays bounded and keeps its open keys.
 
+mod support;
+
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -10,6 +12,7 @@ use std::time::Duration;
 
 use bulwark_breaker::{BreakerLayer, Rejected};
 use bulwark_policy::{Backoff, BoxError, BreakerState, Outcome, Rng};
+use support::keyed_inner;
 use tower::{service_fn, Layer, Service};
 
 const PROBES: usize = 3;
@@ -169,13 +172,7 @@ fn many_threads_on_a_keyed_breaker_keep_the_map_bounded_and_down_keys_known() {
         .build_keyed(|(key, _): &(u32, bool)| *key)
         .unwrap();
     let handle = layer.handle();
-    let svc = layer.layer(service_fn(|(_, ok): (u32, bool)| async move {
-        if ok {
-            Ok(())
-        } else {
-            Err(BoxError::from("down"))
-        }
-    }));
+    let svc = layer.layer(keyed_inner::<u32>());
     // Key 0 is down before the flood, and must stay known to be down through it.
     for _ in 0..3 {
         assert!(bulwark_test_support::call_once(&mut svc.clone(), (0, false)).is_err());

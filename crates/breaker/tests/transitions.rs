@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use bulwark_breaker::{BreakerLayer, Mode};
+use bulwark_breaker::BreakerLayer;
 use bulwark_policy::{Backoff, BreakerState, EventKind, Jitter, Outcome};
 use bulwark_test_support::RecordingHook;
 use support::*;
@@ -449,11 +449,7 @@ async fn the_probe_permit_is_taken_in_call_and_a_lost_race_is_rejected() {
     for backpressure in [false, true] {
         let layer = builder(5)
             .consecutive_failures(1)
-            .mode(if backpressure {
-                Mode::Backpressure
-            } else {
-                Mode::FailFast
-            })
+            .mode(mode(backpressure))
             .build()
             .unwrap();
         let handle = layer.handle();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bulwark_breaker::{Breaker, BreakerBuilder, Rejected};
+use bulwark_breaker::{Breaker, BreakerBuilder, Mode, Rejected};
 use bulwark_policy::{Backoff, BoxError, BreakerState, EventKind, Jitter};
 use bulwark_test_support::RecordingHook;
 use tokio_test::task;
@@ -23,6 +23,31 @@ pub fn builder(secs: u64) -> BreakerBuilder {
     bulwark_breaker::BreakerLayer::builder()
         .open_for(Backoff::constant(Duration::from_secs(secs)).jitter(Jitter::None))
         .seed(1)
+}
+
+/// Backpressure when `backpressure` is set, fail-fast otherwise: for tests run in both modes.
+pub fn mode(backpressure: bool) -> Mode {
+    if backpressure {
+        Mode::Backpressure
+    } else {
+        Mode::FailFast
+    }
+}
+
+/// An upstream for keyed breakers: a request is a key and whether it succeeds.
+pub fn keyed_inner<K: Send + 'static>() -> impl tower::Service<
+    (K, bool),
+    Response = (),
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<(), BoxError>> + Send,
+> + Clone {
+    tower::service_fn(|(_, ok): (K, bool)| async move {
+        if ok {
+            Ok(())
+        } else {
+            Err(BoxError::from("down"))
+        }
+    })
 }
 
 /// Sends `req`, answers it with `ok` or an error, and returns the result.
